@@ -1,0 +1,84 @@
+// The gateway's configuration: one struct with every setting, its default and
+// unit. It is filled from a TOML file (config/wsgw.toml documents every key)
+// and then from command-line overrides (`--section.key=value`), and validated
+// before anything starts. Every key has one entry in the key table of
+// config.cpp, which drives the TOML loader, the command line and `--help`.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace wsgw::config {
+
+struct Config {
+  // [gateway]
+  std::string gateway_id;       // gateway.id: "" = <hostname>-<random>; [A-Za-z0-9_-]{1,64}
+  unsigned workers = 0;         // gateway.workers: worker threads; 0 = one per core
+
+  // [server]
+  std::string listen_address = "0.0.0.0";  // server.address
+  std::uint16_t listen_port = 8080;        // server.port: 0 = any free port (logged)
+  std::string ws_path = "/ws";             // server.path: the upgrade path
+  std::vector<std::string> allowed_origins;  // server.allowed_origins: empty = any Origin
+  std::uint32_t max_request_header_bytes = 8192;  // server.max_request_header_bytes
+  std::uint32_t handshake_timeout_ms = 5000;      // server.handshake_timeout_ms
+  std::uint32_t max_connections = 1000000;        // server.max_connections: per gateway
+  std::uint32_t backlog = 4096;                   // server.backlog: listen(2) backlog
+
+  // [ws]
+  std::uint32_t max_message_bytes = 64 * 1024;         // ws.max_message_bytes
+  std::uint32_t send_queue_limit_bytes = 1024 * 1024;  // ws.send_queue_limit_bytes: slow consumer
+  std::uint32_t read_buffer_bytes = 64 * 1024;         // ws.read_buffer_bytes: per worker
+  bool tcp_nodelay = true;                             // ws.tcp_nodelay
+
+  // [heartbeat]
+  std::uint32_t ping_interval_ms = 25000;   // heartbeat.ping_interval_ms: ping after this much silence
+  std::uint32_t idle_timeout_ms = 60000;    // heartbeat.idle_timeout_ms: close after this much silence
+  std::uint32_t tick_ms = 100;              // heartbeat.tick_ms: timing-wheel resolution
+
+  // [limits]
+  std::uint32_t max_connections_per_user = 16;  // limits.max_connections_per_user: 0 = no cap
+
+  // [auth]
+  std::string auth_mode = "jwt";            // auth.mode: "jwt" or "none" (development only)
+  std::string none_user_param = "user";     // auth.none_user_param: query parameter naming the user in mode none
+  std::vector<std::string> jwt_algorithms = {"HS256"};  // auth.jwt.algorithms: HS256, RS256, ES256
+  std::string jwt_secret;                   // auth.jwt.secret: HS256 key (prefer secret_file)
+  std::string jwt_secret_file;              // auth.jwt.secret_file: file holding the HS256 key
+  std::string jwt_public_key_file;          // auth.jwt.public_key_file: PEM for RS256/ES256
+  std::string jwt_issuer;                   // auth.jwt.issuer: required `iss` ("" = not checked)
+  std::string jwt_audience;                 // auth.jwt.audience: required in `aud` ("" = not checked)
+  std::uint32_t jwt_leeway_s = 30;          // auth.jwt.leeway_s: clock skew allowed on exp/nbf/iat
+  std::string jwt_user_claim = "sub";       // auth.jwt.user_claim
+  std::string jwt_name_claim = "name";      // auth.jwt.name_claim
+
+  // [log]
+  std::string log_level = "info";           // log.level: debug, info, warn, error
+};
+
+// Where a setting came from, for error messages: "wsgw.toml:12" or "--server.port".
+struct LoadError {
+  std::string where;
+  std::string reason;
+  std::string to_string() const { return where.empty() ? reason : where + ": " + reason; }
+};
+
+// Reads `path` (TOML) over the defaults. Unknown keys, wrong types and bad
+// values are errors naming file:line.
+std::optional<LoadError> load_file(const std::string& path, Config& cfg);
+
+// Applies `--key=value` / `--key value` overrides, e.g. `--server.port=9000`,
+// `--server.allowed_origins=https://a.example,https://b.example`.
+// `args` excludes argv[0] and options the caller handles (--config, --help).
+std::optional<LoadError> apply_overrides(const std::vector<std::string>& args, Config& cfg);
+
+// Checks cross-field rules (ping < idle timeout, a key for each algorithm, ...)
+// and fills derived defaults (gateway id). Called once after loading.
+std::optional<LoadError> validate(Config& cfg);
+
+// `--help` text: every key with its type, default, unit and meaning.
+std::string help_text();
+
+}  // namespace wsgw::config
