@@ -1,0 +1,135 @@
+#include "engine/log/log.hpp"
+
+#include <unistd.h>
+
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+namespace wsgw::log {
+
+void set_level(Level l) noexcept { g_level.store(static_cast<int>(l), std::memory_order_relaxed); }
+
+Level level() noexcept { return static_cast<Level>(g_level.load(std::memory_order_relaxed)); }
+
+bool parse_level(std::string_view s, Level& out) noexcept {
+  if (s == "debug") out = Level::debug;
+  else if (s == "info") out = Level::info;
+  else if (s == "warn") out = Level::warn;
+  else if (s == "error") out = Level::error;
+  else return false;
+  return true;
+}
+
+std::string_view to_string(Level l) noexcept {
+  switch (l) {
+    case Level::debug: return "debug";
+    case Level::info: return "info";
+    case Level::warn: return "warn";
+    case Level::error: return "error";
+  }
+  return "info";
+}
+
+void append_json_escaped(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          out += "\\u00";
+          out += kHex[c >> 4];
+          out += kHex[c & 0xf];
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+}
+
+Event::Event(Level l, std::string_view event) {
+  line_.reserve(192);
+  auto now = std::chrono::system_clock::now();
+  auto secs = std::chrono::system_clock::to_time_t(now);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char ts[40];
+  std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  line_ += "{\"ts\":\"";
+  line_ += ts;
+  line_ += "\",\"level\":\"";
+  line_ += to_string(l);
+  line_ += "\",\"event\":\"";
+  append_json_escaped(line_, event);
+  line_ += '"';
+}
+
+Event::~Event() {
+  line_ += "}\n";
+  // One write per line keeps lines from different threads whole.
+  const char* p = line_.data();
+  std::size_t left = line_.size();
+  while (left > 0) {
+    ssize_t n = ::write(STDERR_FILENO, p, left);
+    if (n <= 0) break;
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+}
+
+Event& Event::kv(std::string_view key, std::string_view value) {
+  line_ += ",\"";
+  append_json_escaped(line_, key);
+  line_ += "\":\"";
+  append_json_escaped(line_, value);
+  line_ += '"';
+  return *this;
+}
+
+Event& Event::kv(std::string_view key, std::int64_t value) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, value);
+  line_ += ",\"";
+  append_json_escaped(line_, key);
+  line_ += "\":";
+  line_.append(buf, r.ptr);
+  return *this;
+}
+
+Event& Event::kv(std::string_view key, std::uint64_t value) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, value);
+  line_ += ",\"";
+  append_json_escaped(line_, key);
+  line_ += "\":";
+  line_.append(buf, r.ptr);
+  return *this;
+}
+
+Event& Event::kv(std::string_view key, double value) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", value);
+  line_ += ",\"";
+  append_json_escaped(line_, key);
+  line_ += "\":";
+  line_ += buf;
+  return *this;
+}
+
+Event& Event::kv(std::string_view key, bool value) {
+  line_ += ",\"";
+  append_json_escaped(line_, key);
+  line_ += "\":";
+  line_ += value ? "true" : "false";
+  return *this;
+}
+
+}  // namespace wsgw::log

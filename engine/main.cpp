@@ -1,0 +1,190 @@
+// wsgw: parses the command line, loads the configuration and runs the
+// gateway until SIGINT/SIGTERM. Everything else lives in engine/server.
+#include <sys/resource.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/json/object.hpp>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/auth/jwt_signer.hpp"
+#include "engine/config/config.hpp"
+#include "engine/log/log.hpp"
+#include "engine/server/gateway.hpp"
+
+namespace {
+
+constexpr const char* kUsage =
+    "Usage:\n"
+    "  wsgw --config FILE [--section.key=value ...]   run the gateway\n"
+    "  wsgw token --config FILE --user ID [--name NAME] [--ttl SECONDS]\n"
+    "                                                print an HS256 token signed with the\n"
+    "                                                configured secret (development)\n"
+    "  wsgw --help | --version\n\n"
+    "Every setting below can be given in the config file or on the command line;\n"
+    "the command line wins.\n\n";
+
+int usage_error(const std::string& msg) {
+  std::fprintf(stderr, "wsgw: %s\n(see wsgw --help)\n", msg.c_str());
+  return 2;
+}
+
+// Loads --config FILE and the remaining --key=value overrides into cfg.
+// `rest` receives arguments the caller must interpret itself (prefix match on
+// `own`), e.g. the token subcommand's --user.
+int load_config(const std::vector<std::string>& args, const std::vector<std::string>& own,
+                wsgw::config::Config& cfg, std::vector<std::string>& rest) {
+  std::string config_path;
+  std::vector<std::string> overrides;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto takes = [&](const std::string& name, std::string& out) {
+      if (a == name) {
+        if (i + 1 >= args.size()) return false;
+        out = args[++i];
+        return true;
+      }
+      if (a.rfind(name + "=", 0) == 0) {
+        out = a.substr(name.size() + 1);
+        return true;
+      }
+      return false;
+    };
+    if (takes("--config", config_path)) continue;
+    bool is_own = false;
+    for (const auto& o : own) {
+      std::string v;
+      if (takes(o, v)) {
+        rest.push_back(o);
+        rest.push_back(v);
+        is_own = true;
+        break;
+      }
+    }
+    if (!is_own) overrides.push_back(a);
+  }
+  if (!config_path.empty()) {
+    if (auto err = wsgw::config::load_file(config_path, cfg)) return usage_error(err->to_string());
+  }
+  if (auto err = wsgw::config::apply_overrides(overrides, cfg)) return usage_error(err->to_string());
+  if (auto err = wsgw::config::validate(cfg)) return usage_error(err->to_string());
+  return 0;
+}
+
+void raise_fd_limit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  getrlimit(RLIMIT_NOFILE, &rl);
+  WSGW_LOG(info, "fd_limit").kv("open_files", static_cast<std::uint64_t>(rl.rlim_cur));
+}
+
+int run_token(const std::vector<std::string>& args) {
+  wsgw::config::Config cfg;
+  std::vector<std::string> own;
+  if (int rc = load_config(args, {"--user", "--name", "--ttl"}, cfg, own)) return rc;
+  std::string user, name;
+  long ttl = 3600;
+  for (std::size_t i = 0; i + 1 < own.size(); i += 2) {
+    if (own[i] == "--user") user = own[i + 1];
+    if (own[i] == "--name") name = own[i + 1];
+    if (own[i] == "--ttl") {
+      try {
+        ttl = std::stol(own[i + 1]);
+      } catch (...) {
+        return usage_error("--ttl must be a number of seconds");
+      }
+    }
+  }
+  if (user.empty()) return usage_error("token: --user is required");
+  if (cfg.jwt_secret.empty()) return usage_error("token: needs auth.jwt.secret or auth.jwt.secret_file (HS256)");
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  boost::json::object claims;
+  claims[cfg.jwt_user_claim] = user;
+  if (!name.empty()) claims[cfg.jwt_name_claim] = name;
+  claims["iat"] = now;
+  claims["exp"] = now + ttl;
+  if (!cfg.jwt_issuer.empty()) claims["iss"] = cfg.jwt_issuer;
+  if (!cfg.jwt_audience.empty()) claims["aud"] = cfg.jwt_audience;
+  std::cout << wsgw::auth::sign_hs256(claims, cfg.jwt_secret) << "\n";
+  return 0;
+}
+
+int run_gateway(const std::vector<std::string>& args) {
+  wsgw::config::Config cfg;
+  std::vector<std::string> unused;
+  if (int rc = load_config(args, {}, cfg, unused)) return rc;
+  wsgw::log::Level lvl;
+  if (wsgw::log::parse_level(cfg.log_level, lvl)) wsgw::log::set_level(lvl);
+
+  std::signal(SIGPIPE, SIG_IGN);
+  raise_fd_limit();
+
+  // Signals are handled on their own small io_context so no worker is ever
+  // blocked by them.
+  boost::asio::io_context signals_ioc(1);
+  boost::asio::signal_set signals(signals_ioc, SIGINT, SIGTERM);
+
+  wsgw::server::Gateway gateway(std::move(cfg));
+  if (auto err = gateway.start()) {
+    WSGW_LOG(error, "start_failed").kv("reason", *err);
+    return 1;
+  }
+
+  int received = 0;
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int sig) {
+        if (ec) return;
+        if (++received > 1) {
+          WSGW_LOG(warn, "shutdown_forced").kv("signal", sig);
+          std::_Exit(1);
+        }
+        WSGW_LOG(info, "shutdown").kv("signal", sig);
+        gateway.shutdown(wsgw::protocol::Close::going_away, std::chrono::seconds(3));
+        signals.async_wait(on_signal);
+      };
+  signals.async_wait(on_signal);
+  std::thread signal_thread([&] { signals_ioc.run(); });
+
+  gateway.wait();
+  signals_ioc.stop();
+  signal_thread.join();
+  WSGW_LOG(info, "stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  if (args[0] == "--help" || args[0] == "-h") {
+    std::cout << kUsage << wsgw::config::help_text();
+    return 0;
+  }
+  if (args[0] == "--version") {
+    std::cout << "wsgw " << WSGW_VERSION << "\n";
+    return 0;
+  }
+  try {
+    if (args[0] == "token") return run_token({args.begin() + 1, args.end()});
+    return run_gateway(args);
+  } catch (const std::exception& e) {
+    WSGW_LOG(error, "fatal").kv("error", e.what());
+    return 1;
+  }
+}

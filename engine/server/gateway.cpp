@@ -1,0 +1,97 @@
+#include "engine/server/gateway.hpp"
+
+#include <boost/asio/ip/address.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "engine/auth/jwt_verifier.hpp"
+#include "engine/log/log.hpp"
+
+namespace wsgw::server {
+namespace asio = boost::asio;
+
+namespace {
+
+std::optional<std::string> read_file(const std::string& path, std::string& out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "cannot read " + path;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  out = ss.str();
+  return std::nullopt;
+}
+
+}  // namespace
+
+Gateway::Gateway(config::Config cfg) { shared_.cfg = std::move(cfg); }
+
+Gateway::~Gateway() {
+  for (auto& w : workers_) w->join();
+}
+
+std::optional<std::string> Gateway::start() {
+  const auto& cfg = shared_.cfg;
+  shared_.upgrade.path = cfg.ws_path;
+  shared_.upgrade.allowed_origins = cfg.allowed_origins;
+  shared_.upgrade.none_user_param = cfg.none_user_param;
+  shared_.worker_count = cfg.workers;
+
+  if (cfg.auth_mode == "jwt") {
+    auth::JwtOptions opt;
+    opt.algorithms = cfg.jwt_algorithms;
+    opt.hs256_secret = cfg.jwt_secret;
+    if (!cfg.jwt_public_key_file.empty()) {
+      if (auto err = read_file(cfg.jwt_public_key_file, opt.public_key_pem)) return err;
+    }
+    opt.issuer = cfg.jwt_issuer;
+    opt.audience = cfg.jwt_audience;
+    opt.leeway_s = cfg.jwt_leeway_s;
+    opt.user_claim = cfg.jwt_user_claim;
+    opt.name_claim = cfg.jwt_name_claim;
+    std::string error;
+    shared_.verifier = auth::JwtVerifier::create(opt, error);
+    if (!shared_.verifier) return "auth.jwt: " + error;
+  } else {
+    WSGW_LOG(warn, "auth_disabled")
+        .kv("detail", "auth.mode is \"none\": clients name themselves; never use this in production");
+  }
+
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(cfg.listen_address, ec);
+  if (ec) return "server.address: '" + cfg.listen_address + "' is not an IP address";
+
+  std::uint16_t port = cfg.listen_port;
+  for (unsigned i = 0; i < cfg.workers; ++i) {
+    auto w = std::make_unique<Worker>(i, shared_);
+    // With port 0 the first worker picks a free port and the others share it.
+    std::uint16_t bound = w->listen({address, port}, ec);
+    if (ec) {
+      workers_.clear();
+      return "cannot listen on " + cfg.listen_address + ":" + std::to_string(port) + ": " +
+             ec.message();
+    }
+    port = bound;
+    workers_.push_back(std::move(w));
+  }
+  port_ = port;
+  for (auto& w : workers_) w->start();
+  WSGW_LOG(info, "listening")
+      .kv("address", cfg.listen_address)
+      .kv("port", static_cast<unsigned>(port_))
+      .kv("path", cfg.ws_path)
+      .kv("workers", cfg.workers)
+      .kv("gateway", cfg.gateway_id)
+      .kv("auth", cfg.auth_mode);
+  return std::nullopt;
+}
+
+void Gateway::shutdown(protocol::Close code, std::chrono::milliseconds grace) {
+  shared_.accepting.store(false);
+  for (auto& w : workers_) w->shutdown(code, grace);
+}
+
+void Gateway::wait() {
+  for (auto& w : workers_) w->join();
+}
+
+}  // namespace wsgw::server

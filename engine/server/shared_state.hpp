@@ -1,0 +1,27 @@
+// What every worker of one gateway shares: read-only settings, the token
+// verifier (thread-safe), and a few atomic counters. Nothing here is on the
+// per-message path except relaxed counter increments.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "engine/auth/token_verifier.hpp"
+#include "engine/config/config.hpp"
+#include "engine/http/upgrade.hpp"
+
+namespace wsgw::server {
+
+struct SharedState {
+  config::Config cfg;
+  http::UpgradeOptions upgrade;
+  std::unique_ptr<auth::TokenVerifier> verifier;  // null in auth.mode "none"
+  unsigned worker_count = 1;
+
+  std::atomic<std::int64_t> connections{0};  // open sessions, all workers
+  std::atomic<bool> accepting{true};
+};
+
+}  // namespace wsgw::server

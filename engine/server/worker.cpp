@@ -1,0 +1,244 @@
+#include "engine/server/worker.hpp"
+
+#include <sys/socket.h>
+
+#include <boost/asio/detail/socket_option.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include "engine/log/log.hpp"
+#include "engine/protocol/message.hpp"
+#include "engine/server/http_session.hpp"
+
+namespace wsgw::server {
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using protocol::Close;
+using protocol::Error;
+using session::Session;
+
+namespace {
+
+using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+std::uint32_t ms_to_ticks(std::uint32_t ms, std::uint32_t tick_ms) {
+  std::uint32_t t = (ms + tick_ms - 1) / tick_ms;
+  return t == 0 ? 1 : t;
+}
+
+std::int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+Worker::Worker(unsigned index, SharedState& shared)
+    : index_(index),
+      shared_(shared),
+      read_buf_(shared.cfg.read_buffer_bytes),
+      ping_(ws::encode_frame(ws::Opcode::ping, {})),
+      acceptor_(ioc_),
+      tick_timer_(ioc_),
+      accept_retry_timer_(ioc_),
+      epoch_(std::chrono::steady_clock::now()) {
+  const auto& cfg = shared.cfg;
+  limits_.max_message_bytes = cfg.max_message_bytes;
+  limits_.send_queue_limit_bytes = cfg.send_queue_limit_bytes;
+  limits_.tick_ms = cfg.tick_ms;
+  limits_.ping_interval_ticks = ms_to_ticks(cfg.ping_interval_ms, cfg.tick_ms);
+  limits_.idle_timeout_ticks = ms_to_ticks(cfg.idle_timeout_ms, cfg.tick_ms);
+  limits_.close_timeout_ticks = ms_to_ticks(2000, cfg.tick_ms);
+}
+
+Worker::~Worker() { join(); }
+
+std::uint16_t Worker::listen(const tcp::endpoint& ep, boost::system::error_code& ec) {
+  acceptor_.open(ep.protocol(), ec);
+  if (ec) return 0;
+  acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (ec) return 0;
+  // Each worker has its own listening socket on the same port; the kernel
+  // spreads new connections over them, so accepting needs no lock.
+  acceptor_.set_option(reuse_port(true), ec);
+  if (ec) return 0;
+  acceptor_.bind(ep, ec);
+  if (ec) return 0;
+  acceptor_.listen(static_cast<int>(shared_.cfg.backlog), ec);
+  if (ec) return 0;
+  return acceptor_.local_endpoint(ec).port();
+}
+
+void Worker::start() {
+  do_accept();
+  tick_timer_.expires_after(std::chrono::milliseconds(limits_.tick_ms));
+  tick_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) on_tick();
+  });
+  thread_ = std::thread([this] {
+    try {
+      ioc_.run();
+    } catch (const std::exception& e) {
+      WSGW_LOG(error, "worker_crashed").kv("worker", index_).kv("error", e.what());
+      std::abort();
+    }
+  });
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::do_accept() {
+  acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+      // Out of descriptors or memory: retrying at once would spin.
+      WSGW_LOG(warn, "accept_failed").kv("worker", index_).kv("error", ec.message());
+      accept_retry_timer_.expires_after(std::chrono::milliseconds(100));
+      accept_retry_timer_.async_wait([this](const boost::system::error_code& e) {
+        if (!e) do_accept();
+      });
+      return;
+    }
+    boost::system::error_code opt_ec;
+    if (shared_.cfg.tcp_nodelay) socket.set_option(tcp::no_delay(true), opt_ec);
+    std::make_shared<HttpSession>(*this, std::move(socket))->run();
+    do_accept();
+  });
+}
+
+void Worker::on_tick() {
+  auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - epoch_);
+  auto target = static_cast<std::uint32_t>(elapsed.count() / limits_.tick_ms);
+  wheel_.advance(target, [](time::WheelHook& h) { static_cast<Session&>(h).on_timer(); });
+  if (stopping_ && wheel_.size() == 0) {
+    // Every session has finished its close handshake (or timed out).
+    ioc_.stop();
+    return;
+  }
+  tick_timer_.expires_after(std::chrono::milliseconds(limits_.tick_ms));
+  tick_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) on_tick();
+  });
+}
+
+void Worker::shutdown(Close code, std::chrono::milliseconds grace) {
+  asio::post(ioc_, [this, code, grace] {
+    stopping_ = true;
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+    std::vector<Session*> all;
+    sessions_.for_each([&](Session* s) { all.push_back(s); });
+    for (Session* s : all) s->close(code);
+    // Hard stop after the grace period whatever is left.
+    accept_retry_timer_.expires_after(grace);
+    accept_retry_timer_.async_wait([this](const boost::system::error_code&) { ioc_.stop(); });
+  });
+}
+
+void Worker::adopt(tcp::socket socket, auth::Identity identity, std::string early) {
+  std::uint64_t seq = next_seq_++ * shared_.worker_count + index_;
+  auto s = std::make_shared<Session>(*this, std::move(socket), seq, std::move(identity));
+  auto evicted = sessions_.add(s->identity().user_id, seq, s.get(),
+                            shared_.cfg.max_connections_per_user, nullptr);
+  s->indexed = true;
+  shared_.connections.fetch_add(1, std::memory_order_relaxed);
+  for (Session* old : evicted) {
+    WSGW_LOG(info, "conn_replaced").kv("conn", old->id()).kv("user", old->identity().user_id);
+    old->close(Close::replaced);
+  }
+
+  boost::json::object data;
+  data["connId"] = s->id();
+  data["userId"] = s->identity().user_id;
+  data["name"] = s->identity().name;
+  data["gateway"] = shared_.cfg.gateway_id;
+  data["heartbeatIntervalMs"] = shared_.cfg.ping_interval_ms;
+  data["idleTimeoutMs"] = shared_.cfg.idle_timeout_ms;
+  data["maxMessageBytes"] = shared_.cfg.max_message_bytes;
+  if (s->identity().expires_at != 0) data["tokenExpiresAt"] = s->identity().expires_at;
+  s->send_text(protocol::encode_message("WELCOME", "", boost::json::serialize(data), 0,
+                                        protocol::message_of(Error::ok)));
+  WSGW_LOG(debug, "conn_open").kv("conn", s->id()).kv("user", s->identity().user_id);
+  s->start(early);
+}
+
+void Worker::on_closed(Session& s) {
+  if (!s.indexed) return;
+  s.indexed = false;
+  sessions_.remove(s.identity().user_id, s.seq(), &s);
+  shared_.connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void Worker::request_flush(Session& s) {
+  dirty_.push_back(s.shared_from_this());
+  // One flush pass per batch of work: everything queued while handling the
+  // current reads goes out in one writev per connection.
+  if (dirty_.size() == 1) asio::post(ioc_, [this] { flush_dirty(); });
+}
+
+void Worker::flush_dirty() {
+  auto batch = std::move(dirty_);
+  dirty_.clear();
+  for (auto& s : batch) s->flush();
+}
+
+void Worker::on_text(Session& s, std::string_view text) {
+  protocol::ClientMessage msg;
+  std::string detail;
+  Error e = protocol::parse_client_message(text, msg, detail);
+  if (e != Error::ok) {
+    WSGW_LOG(debug, "bad_message").kv("conn", s.id()).kv("traceId", msg.trace_id).kv("detail", detail);
+    s.send_text(protocol::encode_error(msg.command, msg.trace_id, e, detail));
+    return;
+  }
+  if (msg.command == "HEALTH") return handle_health(s, msg.trace_id);
+  if (msg.command == "AUTH") {
+    std::string token = msg.token;
+    if (token.empty() && msg.data.is_object()) {
+      if (auto* t = msg.data.as_object().if_contains("token"); t && t->is_string())
+        token.assign(t->as_string().data(), t->as_string().size());
+    }
+    return handle_auth(s, msg.trace_id, token);
+  }
+  WSGW_LOG(debug, "unknown_command").kv("conn", s.id()).kv("traceId", msg.trace_id).kv("command", msg.command);
+  s.send_text(protocol::encode_error(msg.command, msg.trace_id, Error::unknown_command));
+}
+
+void Worker::handle_health(Session& s, const std::string& trace_id) {
+  std::string data = "{\"ts\":" + std::to_string(unix_ms()) + "}";
+  s.send_text(protocol::encode_message("HEALTH", trace_id, data, 0, protocol::message_of(Error::ok)));
+}
+
+void Worker::handle_auth(Session& s, const std::string& trace_id, const std::string& token) {
+  if (shared_.verifier == nullptr) {
+    // auth.mode "none" has no tokens to refresh.
+    s.send_text(protocol::encode_message("AUTH", trace_id, "null", 0, protocol::message_of(Error::ok)));
+    return;
+  }
+  if (token.empty()) {
+    s.send_text(protocol::encode_error("AUTH", trace_id, Error::unauthorized, "missing token"));
+    return;
+  }
+  auto res = shared_.verifier->verify(token, unix_ms() / 1000);
+  if (!res.ok) {
+    WSGW_LOG(info, "auth_refresh_failed").kv("conn", s.id()).kv("traceId", trace_id).kv("reason", res.error);
+    s.send_text(protocol::encode_error("AUTH", trace_id, Error::unauthorized, "invalid token: " + res.error));
+    return;
+  }
+  if (res.identity.user_id != s.identity().user_id) {
+    WSGW_LOG(warn, "auth_user_mismatch").kv("conn", s.id()).kv("traceId", trace_id).kv("user", s.identity().user_id);
+    s.send_text(protocol::encode_error("AUTH", trace_id, Error::token_user_mismatch));
+    return;
+  }
+  std::int64_t exp = res.identity.expires_at;
+  s.refresh_identity(std::move(res.identity));
+  std::string data = "{\"tokenExpiresAt\":" + std::to_string(exp) + "}";
+  s.send_text(protocol::encode_message("AUTH", trace_id, data, 0, protocol::message_of(Error::ok)));
+}
+
+}  // namespace wsgw::server

@@ -1,0 +1,332 @@
+#include "engine/session/session.hpp"
+
+#include <array>
+#include <boost/asio/error.hpp>
+#include <chrono>
+#include <span>
+
+#include "engine/log/log.hpp"
+#include "engine/protocol/message.hpp"
+
+namespace wsgw::session {
+namespace asio = boost::asio;
+using protocol::Close;
+
+namespace {
+
+// Reads per readiness before yielding to other sessions of the worker.
+constexpr int kReadsPerTurn = 4;
+// Buffers per writev; asio passes at most 64 to the kernel anyway.
+constexpr std::size_t kMaxIov = 64;
+// A drained queue keeps at most this much capacity, so idle sessions stay small.
+constexpr std::size_t kKeepQueueCapacity = 8;
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+Session::Session(SessionHost& host, asio::ip::tcp::socket socket, std::uint64_t seq,
+                 auth::Identity identity)
+    : host_(host),
+      socket_(std::move(socket)),
+      parser_(host.limits().max_message_bytes),
+      identity_(std::move(identity)),
+      seq_(seq) {
+  boost::system::error_code ec;
+  auto ep = socket_.remote_endpoint(ec);
+  if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+  socket_.non_blocking(true, ec);
+  last_activity_ = host_.wheel().now();
+}
+
+Session::~Session() {
+  host_.wheel().cancel(*this);
+  if (state_ == State::open) host_.on_closed(*this);
+}
+
+std::string Session::id() const {
+  std::string s(host_.gateway_id());
+  s += '.';
+  s += std::to_string(seq_);
+  return s;
+}
+
+void Session::start(std::string_view early) {
+  schedule_next_check();
+  if (!early.empty()) {
+    auto buf = host_.read_buffer();
+    // The early bytes came from the handshake buffer, which is at most the
+    // request header limit; the worker's buffer is always larger.
+    std::size_t n = std::min(early.size(), buf.size());
+    std::copy_n(early.data(), n, buf.data());
+    if (auto err = parser_.feed(buf.data(), n, *this)) fail(err.close_code, err.reason);
+  }
+  // The socket was registered edge-triggered at accept; data that arrived
+  // since then produced no new edge, so read now instead of waiting.
+  read_available();
+}
+
+void Session::wait_readable() {
+  socket_.async_wait(asio::ip::tcp::socket::wait_read,
+                     [self = shared_from_this()](const boost::system::error_code& ec) {
+                       if (ec) {
+                         if (ec != asio::error::operation_aborted) self->terminate("wait error");
+                         return;
+                       }
+                       self->read_available();
+                     });
+}
+
+void Session::read_available() {
+  if (state_ == State::closed) return;
+  auto buf = host_.read_buffer();
+  for (int i = 0; i < kReadsPerTurn; ++i) {
+    boost::system::error_code ec;
+    std::size_t n = socket_.read_some(asio::buffer(buf.data(), buf.size()), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      wait_readable();
+      return;
+    }
+    if (ec) {
+      terminate(ec == asio::error::eof ? "peer closed the connection" : "read error");
+      return;
+    }
+    last_activity_ = host_.wheel().now();
+    if (parser_.finished()) continue;  // after a close frame: drain and ignore
+    if (auto err = parser_.feed(buf.data(), n, *this)) {
+      fail(err.close_code, err.reason);
+    }
+    if (state_ == State::closed) return;
+  }
+  // More may be waiting: let the worker's other sessions run first, then
+  // carry on without waiting for an edge that will not come.
+  asio::post(socket_.get_executor(), [self = shared_from_this()] { self->read_available(); });
+}
+
+Session::SendStatus Session::send(ws::FramePtr frame) {
+  if (state_ != State::open) return SendStatus::dropped;
+  if (queued_bytes_ + frame->size() > host_.limits().send_queue_limit_bytes) {
+    WSGW_LOG(warn, "slow_consumer")
+        .kv("conn", id())
+        .kv("queued_bytes", static_cast<std::uint64_t>(queued_bytes_))
+        .kv("limit_bytes", static_cast<std::uint64_t>(host_.limits().send_queue_limit_bytes));
+    // Frames not yet started will never be read in time: drop them so the
+    // close frame goes out next and memory is released now.
+    if (!queue_.empty()) {
+      std::size_t keep = head_offset_ > 0 ? 1 : 0;
+      for (std::size_t i = keep; i < queue_.size(); ++i) queued_bytes_ -= queue_[i]->size();
+      queue_.resize(keep);
+    }
+    close(Close::slow_consumer);
+    terminate_after_flush_ = true;
+    return SendStatus::slow_consumer;
+  }
+  queued_bytes_ += static_cast<std::uint32_t>(frame->size());
+  queue_.push_back(std::move(frame));
+  if (!flush_requested_) {
+    flush_requested_ = true;
+    host_.request_flush(*this);
+  }
+  return SendStatus::queued;
+}
+
+Session::SendStatus Session::send_text(std::string_view text) {
+  return send(ws::encode_frame(ws::Opcode::text, text));
+}
+
+void Session::flush() {
+  flush_requested_ = false;
+  if (state_ == State::closed || write_waiting_) return;
+  while (!queue_.empty()) {
+    std::array<asio::const_buffer, kMaxIov> bufs;
+    std::size_t n = 0;
+    for (; n < queue_.size() && n < kMaxIov; ++n) {
+      const ws::Frame& f = *queue_[n];
+      std::size_t off = n == 0 ? head_offset_ : 0;
+      bufs[n] = asio::const_buffer(f.data() + off, f.size() - off);
+    }
+    boost::system::error_code ec;
+    std::size_t written = socket_.write_some(std::span<const asio::const_buffer>(bufs.data(), n), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      wait_writable();
+      return;
+    }
+    if (ec) {
+      terminate("write error");
+      return;
+    }
+    consume_written(written);
+  }
+  if (queue_.capacity() > kKeepQueueCapacity) {
+    std::vector<ws::FramePtr>().swap(queue_);
+  }
+  if (state_ == State::closing && (peer_closed_ || terminate_after_flush_)) {
+    terminate("close handshake done");
+  }
+}
+
+void Session::consume_written(std::size_t n) {
+  queued_bytes_ -= static_cast<std::uint32_t>(n);
+  std::size_t done = 0;
+  while (done < queue_.size()) {
+    std::size_t left = queue_[done]->size() - head_offset_;
+    if (n < left) {
+      head_offset_ += static_cast<std::uint32_t>(n);
+      break;
+    }
+    n -= left;
+    head_offset_ = 0;
+    ++done;
+  }
+  queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(done));
+}
+
+void Session::wait_writable() {
+  write_waiting_ = true;
+  socket_.async_wait(asio::ip::tcp::socket::wait_write,
+                     [self = shared_from_this()](const boost::system::error_code& ec) {
+                       self->write_waiting_ = false;
+                       if (ec) {
+                         if (ec != asio::error::operation_aborted) self->terminate("wait error");
+                         return;
+                       }
+                       self->flush();
+                     });
+}
+
+void Session::close(Close code, std::string_view reason) {
+  if (state_ != State::open) return;
+  state_ = State::closing;
+  close_code_ = static_cast<std::uint16_t>(code);
+  host_.on_closed(*this);
+  if (reason.empty()) reason = protocol::reason_of(code);
+  WSGW_LOG(debug, "conn_closing")
+      .kv("conn", id())
+      .kv("user", identity_.user_id)
+      .kv("code", static_cast<unsigned>(code))
+      .kv("reason", reason);
+  auto frame = ws::encode_close(static_cast<std::uint16_t>(code), reason);
+  queued_bytes_ += static_cast<std::uint32_t>(frame->size());
+  queue_.push_back(std::move(frame));
+  host_.wheel().schedule(*this, host_.limits().close_timeout_ticks);
+  if (!flush_requested_) {
+    flush_requested_ = true;
+    host_.request_flush(*this);
+  }
+}
+
+void Session::fail(std::uint16_t code, std::string_view reason) {
+  WSGW_LOG(info, "protocol_error")
+      .kv("conn", id())
+      .kv("user", identity_.user_id)
+      .kv("code", static_cast<unsigned>(code))
+      .kv("reason", reason);
+  if (code == static_cast<std::uint16_t>(Close::message_too_big) && state_ == State::open) {
+    send_text(protocol::encode_error("", "", protocol::Error::too_large));
+  }
+  // Failing the connection (RFC 6455 §7.1.7): send our close, then drop the
+  // TCP connection without waiting for the peer's answer.
+  close(static_cast<Close>(code), reason);
+  terminate_after_flush_ = true;
+}
+
+void Session::terminate(std::string_view why) {
+  if (state_ == State::closed) return;
+  bool was_open = state_ == State::open;
+  state_ = State::closed;
+  if (was_open) host_.on_closed(*this);
+  host_.wheel().cancel(*this);
+  WSGW_LOG(debug, "conn_closed")
+      .kv("conn", id())
+      .kv("user", identity_.user_id)
+      .kv("code", static_cast<unsigned>(close_code_))
+      .kv("why", why);
+  boost::system::error_code ec;
+  socket_.close(ec);
+  queue_.clear();
+  queue_.shrink_to_fit();
+  queued_bytes_ = 0;
+}
+
+void Session::schedule_next_check() {
+  const auto& lim = host_.limits();
+  std::uint32_t now = host_.wheel().now();
+  std::uint32_t idle = now - last_activity_;
+  std::uint32_t delay;
+  if (idle < lim.ping_interval_ticks) {
+    delay = lim.ping_interval_ticks - idle;
+  } else {
+    delay = lim.idle_timeout_ticks > idle ? lim.idle_timeout_ticks - idle : 1;
+  }
+  if (identity_.expires_at != 0) {
+    std::int64_t left_s = identity_.expires_at - unix_now();
+    std::int64_t left_ticks = left_s <= 0 ? 1 : left_s * 1000 / lim.tick_ms + 1;
+    if (left_ticks < delay) delay = static_cast<std::uint32_t>(left_ticks);
+  }
+  host_.wheel().schedule(*this, delay);
+}
+
+void Session::on_timer() {
+  if (state_ == State::closing) {
+    terminate("close timeout");
+    return;
+  }
+  if (state_ != State::open) return;
+  if (identity_.expires_at != 0 && unix_now() >= identity_.expires_at) {
+    close(Close::token_expired);
+    return;
+  }
+  const auto& lim = host_.limits();
+  std::uint32_t now = host_.wheel().now();
+  std::uint32_t idle = now - last_activity_;
+  if (idle >= lim.idle_timeout_ticks) {
+    WSGW_LOG(info, "idle_timeout").kv("conn", id()).kv("user", identity_.user_id);
+    close(Close::idle_timeout);
+    return;
+  }
+  if (idle >= lim.ping_interval_ticks && static_cast<std::int32_t>(last_ping_ - last_activity_) <= 0) {
+    last_ping_ = now;
+    send(host_.ping_frame());
+  }
+  schedule_next_check();
+}
+
+void Session::refresh_identity(auth::Identity identity) {
+  identity_ = std::move(identity);
+  if (state_ == State::open) schedule_next_check();
+}
+
+void Session::on_message(ws::Opcode op, std::string_view payload) {
+  if (state_ != State::open) return;
+  if (op == ws::Opcode::binary) {
+    send_text(protocol::encode_error("", "", protocol::Error::binary_not_supported));
+    return;
+  }
+  host_.on_text(*this, payload);
+}
+
+void Session::on_ping(std::string_view payload) {
+  if (state_ != State::open) return;
+  send(ws::encode_frame(ws::Opcode::pong, payload));
+}
+
+void Session::on_pong(std::string_view) {}
+
+void Session::on_close(std::uint16_t code, std::string_view reason) {
+  peer_closed_ = true;
+  if (state_ == State::open) {
+    WSGW_LOG(debug, "peer_close").kv("conn", id()).kv("code", static_cast<unsigned>(code));
+    // Echo the peer's code (RFC 6455 §5.5.1); 1005 means it sent none.
+    close(code == 1005 ? Close::normal : static_cast<Close>(code), reason);
+    return;
+  }
+  if (state_ == State::closing && queue_.empty() && !write_waiting_) {
+    terminate("close handshake done");
+  }
+}
+
+}  // namespace wsgw::session

@@ -1,0 +1,107 @@
+// One client WebSocket connection after the HTTP upgrade, driven by the
+// engine's own RFC 6455 framing on the raw socket.
+//
+// Reads happen only when the socket is readable, into the worker's shared
+// buffer, so an idle connection holds no read buffer. Outbound frames are
+// shared, immutable buffers queued per connection and written with one
+// writev per flush. All methods run on the owning worker's thread.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/auth/identity.hpp"
+#include "engine/protocol/codes.hpp"
+#include "engine/session/session_host.hpp"
+#include "engine/time/timing_wheel.hpp"
+#include "engine/ws/frame_parser.hpp"
+#include "engine/ws/frame_writer.hpp"
+
+namespace wsgw::session {
+
+class Session final : public std::enable_shared_from_this<Session>,
+                      public time::WheelHook,
+                      private ws::FrameSink {
+ public:
+  enum class SendStatus { queued, dropped, slow_consumer };
+
+  Session(SessionHost& host, boost::asio::ip::tcp::socket socket, std::uint64_t seq,
+          auth::Identity identity);
+  ~Session() override;
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Starts reading. `early` holds bytes the client sent right after its
+  // upgrade request (read together with it); they are parsed first.
+  void start(std::string_view early);
+
+  // Queues a frame. `dropped` when the session is no longer open;
+  // `slow_consumer` when the queue would pass its byte limit, in which case
+  // the session is being closed with close code 4002.
+  SendStatus send(ws::FramePtr frame);
+  SendStatus send_text(std::string_view text);
+
+  // Starts the close handshake with `code`; the socket is closed when the
+  // peer answers or after the close timeout. No-op unless open.
+  void close(protocol::Close code, std::string_view reason = {});
+
+  // Writes what is queued (called by the worker once per batch).
+  void flush();
+
+  // The worker calls this when the session's wheel hook fires.
+  void on_timer();
+
+  bool is_open() const noexcept { return state_ == State::open; }
+  std::uint64_t seq() const noexcept { return seq_; }
+  std::string id() const;  // "<gatewayId>.<seq>"
+  const auth::Identity& identity() const noexcept { return identity_; }
+  // Replaces the identity after a refreshed token (same user); re-arms the
+  // expiry check.
+  void refresh_identity(auth::Identity identity);
+  std::size_t queued_bytes() const noexcept { return queued_bytes_; }
+  const std::string& remote() const noexcept { return remote_; }
+
+  // Opaque slot the worker uses for its own bookkeeping (index membership).
+  bool indexed = false;
+
+ private:
+  enum class State : std::uint8_t { open, closing, closed };
+
+  void read_available();
+  void wait_readable();
+  void wait_writable();
+  void schedule_next_check();
+  void terminate(std::string_view why);
+  void fail(std::uint16_t code, std::string_view reason);
+  void consume_written(std::size_t n);
+
+  // ws::FrameSink
+  void on_message(ws::Opcode op, std::string_view payload) override;
+  void on_ping(std::string_view payload) override;
+  void on_pong(std::string_view payload) override;
+  void on_close(std::uint16_t code, std::string_view reason) override;
+
+  SessionHost& host_;
+  boost::asio::ip::tcp::socket socket_;
+  ws::FrameParser parser_;
+  std::vector<ws::FramePtr> queue_;
+  auth::Identity identity_;
+  std::string remote_;
+  std::uint64_t seq_;
+  std::uint32_t queued_bytes_ = 0;
+  std::uint32_t head_offset_ = 0;  // bytes of queue_.front() already written
+  std::uint32_t last_activity_ = 0;  // wheel tick of the last inbound bytes
+  std::uint32_t last_ping_ = 0;      // wheel tick of the last ping sent
+  State state_ = State::open;
+  bool flush_requested_ = false;
+  bool write_waiting_ = false;
+  bool peer_closed_ = false;         // the client's close frame arrived
+  bool terminate_after_flush_ = false;
+  std::uint16_t close_code_ = 0;     // what we closed with (for logs)
+};
+
+}  // namespace wsgw::session

@@ -1,0 +1,46 @@
+// What a Session needs from the worker that owns it. The worker implements it;
+// tests can implement it without sockets to the outside world.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "engine/time/timing_wheel.hpp"
+#include "engine/ws/frame_writer.hpp"
+
+namespace wsgw::session {
+
+class Session;
+
+// Per-connection limits, in the units the session works in.
+struct SessionLimits {
+  std::uint32_t max_message_bytes = 64 * 1024;
+  std::uint32_t send_queue_limit_bytes = 1024 * 1024;  // slow consumer above this
+  std::uint32_t ping_interval_ticks = 250;             // ping after this much silence
+  std::uint32_t idle_timeout_ticks = 600;              // close after this much silence
+  std::uint32_t close_timeout_ticks = 20;              // wait for the peer's close frame
+  std::uint32_t tick_ms = 100;
+};
+
+class SessionHost {
+ public:
+  virtual ~SessionHost() = default;
+  virtual const SessionLimits& limits() const = 0;
+  // The worker's read buffer, shared by all its sessions: a session reads
+  // into it and has processed everything before it returns to the loop.
+  virtual std::span<char> read_buffer() = 0;
+  virtual time::TimingWheel& wheel() = 0;
+  virtual std::string_view gateway_id() const = 0;
+  // The worker's shared empty ping frame.
+  virtual const ws::FramePtr& ping_frame() const = 0;
+  // A complete, UTF-8-valid text message from the client.
+  virtual void on_text(Session& s, std::string_view text) = 0;
+  // `s` has frames queued: flush it once the current batch of work is done.
+  virtual void request_flush(Session& s) = 0;
+  // `s` stopped being open (closing or closed): take it out of every index,
+  // so nothing more is routed to it. Called once per session.
+  virtual void on_closed(Session& s) = 0;
+};
+
+}  // namespace wsgw::session

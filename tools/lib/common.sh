@@ -1,0 +1,53 @@
+# Shared by tools/run and tools/test: install what is missing, build.
+# Sourced, not run.
+
+WSGW_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+# Debian packages the build, the tests and the embedded NATS need.
+WSGW_PACKAGES=(
+  cmake ninja-build g++ clang libclang-rt-14-dev pkg-config
+  libboost1.81-dev libboost-json1.81-dev libssl-dev libtomlplusplus-dev
+  libnats-dev nats-server libluajit-5.1-dev
+  googletest libgtest-dev libgmock-dev
+  python3 python3-websockets openssl
+)
+
+# Installs the packages above that are not installed yet (needs root or sudo).
+wsgw_install_deps() {
+  local missing=()
+  local p
+  for p in "${WSGW_PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+      missing+=("$p")
+    fi
+  done
+  if [ "${#missing[@]}" -eq 0 ]; then
+    return 0
+  fi
+  echo "wsgw: installing missing packages: ${missing[*]}" >&2
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    sudo="sudo"
+  fi
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# wsgw_build DIR [cmake args...]: configures (once) and builds DIR.
+wsgw_build() {
+  local dir="$1"
+  shift
+  cmake -S "$WSGW_ROOT" -B "$dir" -G Ninja "$@" >/dev/null
+  cmake --build "$dir" -j "$(nproc)"
+}
+
+# Makes config/dev.secret (the HS256 key of the shipped development config)
+# if it does not exist. It is random per checkout and never committed.
+wsgw_dev_secret() {
+  local f="$WSGW_ROOT/config/dev.secret"
+  if [ ! -s "$f" ]; then
+    umask 077
+    openssl rand -hex 32 >"$f"
+    echo "wsgw: generated $f (development HS256 key)" >&2
+  fi
+}
