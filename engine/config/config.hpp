@@ -8,20 +8,21 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace wsgw::config {
 
 struct Config {
   // [gateway]
-  std::string gateway_id;       // gateway.id: "" = <hostname>-<random>; [A-Za-z0-9_-]{1,64}
-  unsigned workers = 0;         // gateway.workers: worker threads; 0 = one per core
+  std::string gateway_id;  // gateway.id: "" = <hostname>-<random>; [A-Za-z0-9_-]{1,64}
+  unsigned workers = 0;    // gateway.workers: worker threads; 0 = one per core
 
   // [server]
-  std::string listen_address = "0.0.0.0";  // server.address
-  std::uint16_t listen_port = 8080;        // server.port: 0 = any free port (logged)
-  std::string ws_path = "/ws";             // server.path: the upgrade path
-  std::vector<std::string> allowed_origins;  // server.allowed_origins: empty = any Origin
+  std::string listen_address = "0.0.0.0";         // server.address
+  std::uint16_t listen_port = 8080;               // server.port: 0 = any free port (logged)
+  std::string ws_path = "/ws";                    // server.path: the upgrade path
+  std::vector<std::string> allowed_origins;       // server.allowed_origins: empty = any Origin
   std::uint32_t max_request_header_bytes = 8192;  // server.max_request_header_bytes
   std::uint32_t handshake_timeout_ms = 5000;      // server.handshake_timeout_ms
   std::uint32_t max_connections = 1000000;        // server.max_connections: per gateway
@@ -34,28 +35,28 @@ struct Config {
   bool tcp_nodelay = true;                             // ws.tcp_nodelay
 
   // [heartbeat]
-  std::uint32_t ping_interval_ms = 25000;   // heartbeat.ping_interval_ms: ping after this much silence
-  std::uint32_t idle_timeout_ms = 60000;    // heartbeat.idle_timeout_ms: close after this much silence
-  std::uint32_t tick_ms = 100;              // heartbeat.tick_ms: timing-wheel resolution
+  std::uint32_t ping_interval_ms = 25000;  // heartbeat.ping_interval_ms: ping when silent
+  std::uint32_t idle_timeout_ms = 60000;   // heartbeat.idle_timeout_ms: close when silent
+  std::uint32_t tick_ms = 100;             // heartbeat.tick_ms: timing-wheel resolution
 
   // [limits]
   std::uint32_t max_connections_per_user = 16;  // limits.max_connections_per_user: 0 = no cap
 
   // [auth]
-  std::string auth_mode = "jwt";            // auth.mode: "jwt" or "none" (development only)
-  std::string none_user_param = "user";     // auth.none_user_param: query parameter naming the user in mode none
+  std::string auth_mode = "jwt";         // auth.mode: "jwt" or "none" (development only)
+  std::string none_user_param = "user";  // auth.none_user_param: query parameter naming the user
   std::vector<std::string> jwt_algorithms = {"HS256"};  // auth.jwt.algorithms: HS256, RS256, ES256
-  std::string jwt_secret;                   // auth.jwt.secret: HS256 key (prefer secret_file)
-  std::string jwt_secret_file;              // auth.jwt.secret_file: file holding the HS256 key
-  std::string jwt_public_key_file;          // auth.jwt.public_key_file: PEM for RS256/ES256
-  std::string jwt_issuer;                   // auth.jwt.issuer: required `iss` ("" = not checked)
-  std::string jwt_audience;                 // auth.jwt.audience: required in `aud` ("" = not checked)
-  std::uint32_t jwt_leeway_s = 30;          // auth.jwt.leeway_s: clock skew allowed on exp/nbf/iat
-  std::string jwt_user_claim = "sub";       // auth.jwt.user_claim
-  std::string jwt_name_claim = "name";      // auth.jwt.name_claim
+  std::string jwt_secret;               // auth.jwt.secret: HS256 key (prefer secret_file)
+  std::string jwt_secret_file;          // auth.jwt.secret_file: file holding the HS256 key
+  std::string jwt_public_key_file;      // auth.jwt.public_key_file: PEM for RS256/ES256
+  std::string jwt_issuer;               // auth.jwt.issuer: required `iss` ("" = not checked)
+  std::string jwt_audience;             // auth.jwt.audience: required in `aud` ("" = not checked)
+  std::uint32_t jwt_leeway_s = 30;      // auth.jwt.leeway_s: clock skew allowed on exp/nbf/iat
+  std::string jwt_user_claim = "sub";   // auth.jwt.user_claim
+  std::string jwt_name_claim = "name";  // auth.jwt.name_claim
 
   // [log]
-  std::string log_level = "info";           // log.level: debug, info, warn, error
+  std::string log_level = "info";  // log.level: debug, info, warn, error
 };
 
 // Where a setting came from, for error messages: "wsgw.toml:12" or "--server.port".
@@ -66,19 +67,46 @@ struct LoadError {
 };
 
 // Reads `path` (TOML) over the defaults. Unknown keys, wrong types and bad
-// values are errors naming file:line.
+// values are errors naming file:line (the one earliest in the file if there
+// are several); a parse error names file:line:column. On error `cfg` is left
+// unchanged. Paths in the file are kept as written: relative ones resolve
+// against the working directory when used, not against the file.
 std::optional<LoadError> load_file(const std::string& path, Config& cfg);
 
 // Applies `--key=value` / `--key value` overrides, e.g. `--server.port=9000`,
 // `--server.allowed_origins=https://a.example,https://b.example`.
 // `args` excludes argv[0] and options the caller handles (--config, --help).
+// A boolean alone (`--ws.tcp_nodelay`) means true, and takes a following
+// true/false/1/0/yes/no as its value; lists are comma-separated. Later options
+// win. Errors have `where` = the option ("--server.port"); on error `cfg` is
+// left unchanged.
 std::optional<LoadError> apply_overrides(const std::vector<std::string>& args, Config& cfg);
 
 // Checks cross-field rules (ping < idle timeout, a key for each algorithm, ...)
 // and fills derived defaults (gateway id). Called once after loading.
+// Also re-checks every key's range and allowed values, for settings made in
+// code. Errors have `where` = the dotted key. Fills in: workers 0 -> core
+// count (1..256); empty gateway.id -> generate_gateway_id(hostname);
+// allowed_origins lowercased; for HS256 with secret_file, jwt_secret = the
+// file's contents (so a second call would see both set and fail). For
+// RS256/ES256 it only checks public_key_file can be opened.
 std::optional<LoadError> validate(Config& cfg);
 
 // `--help` text: every key with its type, default, unit and meaning.
 std::string help_text();
+
+// Every key of the key table, dotted ("server.port"), grouped by section in
+// table order. config/wsgw.toml must mention each one (a test checks).
+std::vector<std::string> all_keys();
+
+// The effective configuration as TOML that load_file accepts, every key
+// included; non-empty secrets (auth.jwt.secret) are written as "<redacted>".
+std::string dump(const Config& cfg);
+
+// A gateway id for `hostname`: "<hostname>-<6 random hex digits>", with each
+// character outside [A-Za-z0-9_-] replaced by '-' ("wsgw" if empty) and the
+// host part cut so the id fits 64 characters. validate uses it when
+// gateway.id is empty, with gethostname(2).
+std::string generate_gateway_id(std::string_view hostname);
 
 }  // namespace wsgw::config
