@@ -64,7 +64,8 @@ constexpr std::string_view kAlgorithms[] = {"HS256", "RS256", "ES256"};
 constexpr std::string_view kLogLevels[] = {"debug", "info", "warn", "error"};
 constexpr std::int64_t kU32Max = std::numeric_limits<std::uint32_t>::max();
 constexpr std::int64_t kMiB = 1024 * 1024;
-constexpr unsigned kMaxWorkers = 256;
+// Workers are named by bits of a 64-bit mask where pushes are routed.
+constexpr unsigned kMaxWorkers = 64;
 constexpr std::size_t kMaxIdLength = 64;
 
 // The one list of settings. Keys of a section must be contiguous and a
@@ -77,7 +78,7 @@ const Key kKeys[] = {
     {.name = "gateway.workers",
      .field = &Config::workers,
      .unit = "threads",
-     .doc = "Worker threads (one event loop each); 0 = one per CPU core (at most 256)",
+     .doc = "Worker threads (one event loop each); 0 = one per CPU core (at most 64)",
      .min = 0,
      .max = kMaxWorkers},
 
@@ -620,6 +621,11 @@ std::optional<LoadError> validate_jwt(Config& cfg) {
     if (file_secret) {
       if (auto e = load_secret_file(cfg)) return e;
     }
+  }
+  if (uses("RS256") && uses("ES256")) {
+    return LoadError{"auth.jwt.algorithms",
+                     "RS256 and ES256 together need two public keys; only one "
+                     "auth.jwt.public_key_file can be given"};
   }
   if (uses("RS256") || uses("ES256")) {
     const char* where = "auth.jwt.public_key_file";

@@ -86,7 +86,7 @@ std::optional<LoadError> apply_overrides(const std::vector<std::string>& args, C
 // and fills derived defaults (gateway id). Called once after loading.
 // Also re-checks every key's range and allowed values, for settings made in
 // code. Errors have `where` = the dotted key. Fills in: workers 0 -> core
-// count (1..256); empty gateway.id -> generate_gateway_id(hostname);
+// count (1..64); empty gateway.id -> generate_gateway_id(hostname);
 // allowed_origins lowercased; for HS256 with secret_file, jwt_secret = the
 // file's contents (so a second call would see both set and fail). For
 // RS256/ES256 it only checks public_key_file can be opened.

@@ -263,7 +263,7 @@ void Session::schedule_next_check() {
     delay = lim.idle_timeout_ticks > idle ? lim.idle_timeout_ticks - idle : 1;
   }
   if (identity_.expires_at != 0) {
-    std::int64_t left_s = identity_.expires_at - unix_now();
+    std::int64_t left_s = identity_.expires_at + lim.expiry_grace_s - unix_now();
     std::int64_t left_ticks = left_s <= 0 ? 1 : left_s * 1000 / lim.tick_ms + 1;
     if (left_ticks < delay) delay = static_cast<std::uint32_t>(left_ticks);
   }
@@ -276,7 +276,8 @@ void Session::on_timer() {
     return;
   }
   if (state_ != State::open) return;
-  if (identity_.expires_at != 0 && unix_now() >= identity_.expires_at) {
+  if (identity_.expires_at != 0 &&
+      unix_now() >= identity_.expires_at + host_.limits().expiry_grace_s) {
     close(Close::token_expired);
     return;
   }

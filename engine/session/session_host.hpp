@@ -21,6 +21,9 @@ struct SessionLimits {
   std::uint32_t idle_timeout_ticks = 600;              // close after this much silence
   std::uint32_t close_timeout_ticks = 20;              // wait for the peer's close frame
   std::uint32_t tick_ms = 100;
+  // A token is closed for expiry this long after its `exp`: the verifier
+  // accepts tokens within the same clock-skew leeway.
+  std::uint32_t expiry_grace_s = 0;
 };
 
 class SessionHost {

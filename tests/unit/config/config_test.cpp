@@ -367,15 +367,16 @@ TEST_F(ConfigTest, WorkersZeroBecomesCoreCount) {
   Config c = valid_config();
   c.workers = 0;
   ASSERT_EQ(validate(c), std::nullopt);
-  EXPECT_EQ(c.workers, std::clamp(std::thread::hardware_concurrency(), 1u, 256u));
+  EXPECT_EQ(c.workers, std::clamp(std::thread::hardware_concurrency(), 1u, 64u));
 }
 
-TEST_F(ConfigTest, WorkersAbove256Rejected) {
+TEST_F(ConfigTest, WorkersAbove64Rejected) {
   Config c = valid_config();
-  c.workers = 256;
+  c.workers = 64;
   EXPECT_EQ(validate(c), std::nullopt);
-  c.workers = 257;
-  EXPECT_EQ(message(validate(c)), "gateway.workers: 257 is out of range 0..256");
+  c = valid_config();
+  c.workers = 65;
+  EXPECT_EQ(message(validate(c)), "gateway.workers: 65 is out of range 0..64");
 }
 
 TEST_F(ConfigTest, GatewayIdMustBeASubjectToken) {
@@ -546,6 +547,16 @@ TEST_F(ConfigTest, PublicKeyAlgorithmsNeedAReadableKeyFile) {
     EXPECT_EQ(validate(c), std::nullopt) << alg;
     EXPECT_EQ(c.jwt_secret, "");
   }
+}
+
+TEST_F(ConfigTest, Rs256AndEs256TogetherRejected) {
+  Config c;
+  c.jwt_algorithms = {"RS256", "ES256"};
+  c.jwt_public_key_file = write("key.pem", "-----BEGIN PUBLIC KEY-----\n");
+  auto e = validate(c);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->where, "auth.jwt.algorithms");
+  EXPECT_THAT(e->reason, HasSubstr("two public keys"));
 }
 
 TEST_F(ConfigTest, ModeNoneNeedsNoKey) {
