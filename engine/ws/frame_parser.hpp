@@ -29,7 +29,11 @@ enum class Opcode : std::uint8_t {
   pong = 0xA,
 };
 
-// Receives what the parser finds. Views are valid only during the call.
+// Receives what the parser finds. Views are valid only during the call: they
+// point either into the buffer passed to feed() (unmasked in place) or into a
+// buffer of the parser, so copy what must outlive the call. A callback must not
+// call feed() on the same parser nor destroy it. on_close is the last callback
+// a parser ever makes.
 class FrameSink {
  public:
   virtual ~FrameSink() = default;
@@ -72,11 +76,42 @@ class FrameParser {
   std::size_t buffered_bytes() const noexcept;
 
  private:
-  // implementation-defined state: header bytes, payload remaining, mask key,
-  // current message opcode, UTF-8 state, optional assembly buffer
+  // Why parsing failed; indexes the table of ParseError values in the .cpp.
+  enum class Error : std::uint8_t;
+
+  Error check_first_byte() noexcept;
+  Error check_second_byte() noexcept;
+  Error begin_frame() noexcept;
+  bool zero_copy_eligible(std::size_t available) const noexcept;
+  Error unmask_and_check(char* p, std::size_t n) noexcept;
+  void append(const char* p, std::size_t n);
+  Error finish_buffered(FrameSink& sink);
+  Error deliver(std::string_view payload, FrameSink& sink);
+  Error deliver_close(std::string_view payload, FrameSink& sink);
+  ParseError fail(Error e) noexcept;
+  void release() noexcept;
+
   std::size_t max_message_bytes_;
+  // Fragments of the data message in progress, then (only while a control frame
+  // split across reads is arriving) that control frame's payload. Null when
+  // nothing is buffered, so an idle connection holds no heap.
+  std::unique_ptr<std::string> buf_;
+  // Payload bytes of the current frame not yet seen; 0 while reading a header.
+  std::uint64_t remaining_ = 0;
+  // Validates the text message in progress across fragments and reads.
+  Utf8Validator utf8_;
+  // Header bytes read so far (at most 2 + 8 + 4). While a payload is being
+  // read, hdr_[0..3] hold the mask key rotated to the current byte's phase.
+  std::uint8_t hdr_[14] = {};
+  std::uint8_t hdr_len_ = 0;
+  // First header byte (FIN and opcode) of the frame whose payload is read.
+  std::uint8_t frame_ = 0;
+  // Opcode of the data message in progress (text or binary), 0 when none.
+  std::uint8_t message_op_ = 0;
+  // Payload length of the current control frame (at most 125).
+  std::uint8_t control_len_ = 0;
+  Error error_{};
   bool finished_ = false;
-  // ... (the implementation adds the rest)
 };
 
 }  // namespace wsgw::ws

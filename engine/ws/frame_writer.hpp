@@ -24,7 +24,8 @@ FramePtr encode_frame(Opcode op, std::string_view payload);
 void encode_frame_into(std::string& out, Opcode op, std::string_view payload);
 
 // Close frame with a status code and a reason (truncated to fit 125 bytes on a
-// UTF-8 boundary).
+// UTF-8 boundary). 1005, 1006 and 1015 may not be sent: for them the frame has
+// an empty payload (so echoing on_close(1005, "") is safe).
 FramePtr encode_close(std::uint16_t code, std::string_view reason);
 
 // Size of the header encode_frame writes for a payload of `len` bytes.
