@@ -171,6 +171,12 @@ const Key kKeys[] = {
      .doc = "Connections one user may hold on this gateway at once; 0 = no cap",
      .min = 0,
      .max = kU32Max},
+    {.name = "limits.max_inflight_per_conn",
+     .field = &Config::max_inflight_per_conn,
+     .unit = "requests",
+     .doc = "Requests of one connection awaiting a service reply; more are answered 429",
+     .min = 1,
+     .max = 65536},
 
     {.name = "auth.mode",
      .field = &Config::auth_mode,
@@ -214,6 +220,114 @@ const Key kKeys[] = {
     {.name = "auth.jwt.name_claim",
      .field = &Config::jwt_name_claim,
      .doc = "Claim holding the user's display name"},
+
+    {.name = "nats.url",
+     .field = &Config::nats_url,
+     .doc = "\"embedded\" = start a local nats-server child; otherwise comma-separated "
+            "nats:// or tls:// URLs of the cluster"},
+    {.name = "nats.prefix",
+     .field = &Config::nats_prefix,
+     .doc = "First token of the gateway's subjects (<prefix>.user.<id>, ...); [A-Za-z0-9_-]+"},
+    {.name = "nats.name",
+     .field = &Config::nats_name,
+     .doc = "Connection name shown by the NATS server; \"\" = wsgw-<gateway.id>"},
+    {.name = "nats.user", .field = &Config::nats_user, .doc = "User for user/password auth"},
+    {.name = "nats.password",
+     .field = &Config::nats_password,
+     .doc = "Password for user/password auth",
+     .secret = true},
+    {.name = "nats.token",
+     .field = &Config::nats_token,
+     .doc = "Token for token auth",
+     .secret = true},
+    {.name = "nats.nkey_seed_file",
+     .field = &Config::nats_nkey_seed_file,
+     .unit = "path",
+     .doc = "File holding an NKey seed (SU...) for NKey auth"},
+    {.name = "nats.creds_file",
+     .field = &Config::nats_creds_file,
+     .unit = "path",
+     .doc = "Credentials file (user JWT + NKey seed) for decentralized auth"},
+    {.name = "nats.tls",
+     .field = &Config::nats_tls,
+     .doc = "Require TLS to the NATS servers"},
+    {.name = "nats.tls_ca_file",
+     .field = &Config::nats_tls_ca_file,
+     .unit = "path",
+     .doc = "CA bundle trusted for the servers' certificates; \"\" = system default"},
+    {.name = "nats.tls_cert_file",
+     .field = &Config::nats_tls_cert_file,
+     .unit = "path",
+     .doc = "Client certificate (PEM) for mutual TLS; needs nats.tls_key_file"},
+    {.name = "nats.tls_key_file",
+     .field = &Config::nats_tls_key_file,
+     .unit = "path",
+     .doc = "Client private key (PEM) for mutual TLS"},
+    {.name = "nats.connect_timeout_ms",
+     .field = &Config::nats_connect_timeout_ms,
+     .unit = "ms",
+     .doc = "Timeout of one connection attempt",
+     .min = 100,
+     .max = 600000},
+    {.name = "nats.reconnect_wait_ms",
+     .field = &Config::nats_reconnect_wait_ms,
+     .unit = "ms",
+     .doc = "Pause between reconnect attempts to the same server (the gateway retries forever)",
+     .min = 10,
+     .max = 600000},
+    {.name = "nats.reconnect_jitter_ms",
+     .field = &Config::nats_reconnect_jitter_ms,
+     .unit = "ms",
+     .doc = "Random extra pause per attempt, so a fleet does not reconnect in step",
+     .min = 0,
+     .max = 600000},
+    {.name = "nats.reconnect_buffer_bytes",
+     .field = &Config::nats_reconnect_buffer_bytes,
+     .unit = "bytes",
+     .doc = "Publishes held while disconnected; past it a publish fails at once (502 to clients)",
+     .min = 0,
+     .max = 1024 * kMiB},
+    {.name = "nats.pending_limit_bytes",
+     .field = &Config::nats_pending_limit_bytes,
+     .unit = "bytes",
+     .doc = "Messages waiting for delivery per subscription; past it NATS drops and counts them",
+     .min = 64 * 1024,
+     .max = 4096 * kMiB - 1},
+    {.name = "nats.delivery_threads",
+     .field = &Config::nats_delivery_threads,
+     .unit = "threads",
+     .doc = "Threads running NATS callbacks (they only hand messages to workers)",
+     .min = 1,
+     .max = 64},
+    {.name = "nats.request_timeout_ms",
+     .field = &Config::nats_request_timeout_ms,
+     .unit = "ms",
+     .doc = "Reply timeout of a request route that names none; the client then gets 504",
+     .min = 10,
+     .max = 600000},
+    {.name = "nats.embedded.binary",
+     .field = &Config::embedded_binary,
+     .unit = "path",
+     .doc = "nats-server executable started when nats.url = \"embedded\" (looked up in PATH)"},
+    {.name = "nats.embedded.data_dir",
+     .field = &Config::embedded_data_dir,
+     .unit = "path",
+     .doc = "State directory of the embedded server (JetStream store, config, logs)"},
+    {.name = "nats.embedded.port",
+     .field = &Config::embedded_port,
+     .unit = "TCP port",
+     .doc = "Loopback port of the embedded server; 0 = any free port",
+     .min = 0,
+     .max = 65535},
+    {.name = "nats.embedded.jetstream",
+     .field = &Config::embedded_jetstream,
+     .doc = "Enable JetStream in the embedded server (state under data_dir)"},
+    {.name = "nats.embedded.start_timeout_ms",
+     .field = &Config::embedded_start_timeout_ms,
+     .unit = "ms",
+     .doc = "Time the embedded server has to start accepting connections",
+     .min = 100,
+     .max = 600000},
 
     {.name = "log.level",
      .field = &Config::log_level,
@@ -502,12 +616,81 @@ std::string did_you_mean(std::string_view name, std::string_view prefix) {
   return " (did you mean " + in_quotes(std::string(prefix) + std::string(guess)) + "?)";
 }
 
+// [[routes]] tables: command, subject, mode, timeout_ms, ack.
+void read_routes(const toml::node& node, std::uint32_t line, Config& cfg, FileErrors& errors) {
+  const toml::array* arr = node.as_array();
+  if (arr == nullptr || !arr->is_array_of_tables()) {
+    errors.add(line, "routes: expected [[routes]] tables");
+    return;
+  }
+  std::vector<Config::Route> routes;
+  for (const toml::node& item : *arr) {
+    const toml::table& t = *item.as_table();
+    std::uint32_t at = t.source().begin.line;
+    Config::Route r;
+    bool ok = true;
+    for (const auto& [k, v] : t) {
+      std::uint32_t kline = v.source().begin.line ? v.source().begin.line : at;
+      std::string_view key = k.str();
+      if (key == "command" || key == "subject" || key == "mode") {
+        auto str = v.value<std::string>();
+        if (!str || !v.is_string()) {
+          errors.add(kline, "routes." + std::string(key) + ": expected a string");
+          ok = false;
+          continue;
+        }
+        (key == "command" ? r.command : key == "subject" ? r.subject : r.mode) = *str;
+      } else if (key == "timeout_ms") {
+        auto n = v.value<std::int64_t>();
+        if (!v.is_integer() || !n || *n < 0 || *n > 600000) {
+          errors.add(kline, "routes.timeout_ms: expected an integer in 0..600000");
+          ok = false;
+          continue;
+        }
+        r.timeout_ms = static_cast<std::uint32_t>(*n);
+      } else if (key == "ack") {
+        if (!v.is_boolean()) {
+          errors.add(kline, "routes.ack: expected true or false");
+          ok = false;
+          continue;
+        }
+        r.ack = *v.value<bool>();
+      } else {
+        errors.add(kline, "unknown key " + in_quotes("routes." + std::string(key)) +
+                              " (routes take command, subject, mode, timeout_ms, ack)");
+        ok = false;
+      }
+    }
+    if (!ok) continue;
+    if (r.command.empty() || r.subject.empty()) {
+      errors.add(at, "routes: every route needs a command and a subject");
+      continue;
+    }
+    if (r.mode != "request" && r.mode != "publish") {
+      errors.add(at, "routes.mode: " + in_quotes(r.mode) + " is not one of request, publish");
+      continue;
+    }
+    for (const auto& other : routes) {
+      if (other.command == r.command) {
+        errors.add(at, "routes: command " + in_quotes(r.command) + " is routed twice");
+        ok = false;
+      }
+    }
+    if (ok) routes.push_back(std::move(r));
+  }
+  cfg.routes = std::move(routes);
+}
+
 void walk(const toml::table& table, const std::string& prefix, Config& cfg, FileErrors& errors) {
   for (const auto& [key, node] : table) {
     std::string name =
         prefix.empty() ? std::string(key.str()) : prefix + "." + std::string(key.str());
     std::uint32_t line = node.source().begin.line;
     if (line == 0) line = key.source().begin.line;
+    if (name == "routes") {
+      read_routes(node, line, cfg, errors);
+      continue;
+    }
     if (const Key* k = find_key(name)) {
       std::optional<Value> v = from_toml(*k, node);
       if (!v) {
@@ -716,6 +899,24 @@ std::string type_name(const Key& k) {
   return "";
 }
 
+std::optional<LoadError> validate_nats(Config& cfg) {
+  if (cfg.nats_url.empty()) return LoadError{"nats.url", "must not be empty"};
+  if (!valid_id(cfg.nats_prefix)) {
+    return LoadError{"nats.prefix", in_quotes(cfg.nats_prefix) +
+                                        " must match [A-Za-z0-9_-]{1,64}: it is one subject token"};
+  }
+  int methods = (!cfg.nats_user.empty() || !cfg.nats_password.empty()) + !cfg.nats_token.empty() +
+                !cfg.nats_nkey_seed_file.empty() + !cfg.nats_creds_file.empty();
+  if (methods > 1) {
+    return LoadError{"nats", "give one of user/password, token, nkey_seed_file, creds_file"};
+  }
+  if (cfg.nats_tls_cert_file.empty() != cfg.nats_tls_key_file.empty()) {
+    return LoadError{"nats.tls_cert_file", "a client certificate needs nats.tls_key_file too"};
+  }
+  if (cfg.nats_name.empty()) cfg.nats_name = "wsgw-" + cfg.gateway_id;
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<LoadError> load_file(const std::string& path, Config& cfg) {
@@ -830,6 +1031,7 @@ std::optional<LoadError> validate(Config& cfg) {
   } else if (cfg.none_user_param.empty()) {
     return LoadError{"auth.none_user_param", "must not be empty when auth.mode = \"none\""};
   }
+  if (auto e = validate_nats(cfg)) return e;
   return std::nullopt;
 }
 
@@ -887,6 +1089,12 @@ std::string dump(const Config& cfg) {
     Value v = get(k, cfg);
     if (k.secret && !std::get<std::string>(v).empty()) v = std::string("<redacted>");
     out += std::string(k.leaf()) + " = " + toml_value(v) + "\n";
+  }
+  for (const Config::Route& r : cfg.routes) {
+    out += "\n[[routes]]\ncommand = " + toml_string(r.command) + "\nsubject = " +
+           toml_string(r.subject) + "\nmode = " + toml_string(r.mode) +
+           "\ntimeout_ms = " + std::to_string(r.timeout_ms) + "\nack = " +
+           (r.ack ? "true" : "false") + "\n";
   }
   return out;
 }

@@ -57,6 +57,47 @@ struct Config {
 
   // [log]
   std::string log_level = "info";  // log.level: debug, info, warn, error
+
+  // [limits] (continued)
+  std::uint32_t max_inflight_per_conn = 64;  // limits.max_inflight_per_conn: requests awaiting a reply
+
+  // [nats]
+  std::string nats_url = "embedded";     // nats.url: "embedded" or comma-separated nats:// URLs
+  std::string nats_prefix = "wsgw";      // nats.prefix: first token of the gateway's own subjects
+  std::string nats_name;                 // nats.name: connection name; "" = wsgw-<gateway.id>
+  std::string nats_user;                 // nats.user
+  std::string nats_password;             // nats.password
+  std::string nats_token;                // nats.token
+  std::string nats_nkey_seed_file;       // nats.nkey_seed_file
+  std::string nats_creds_file;           // nats.creds_file: JWT + NKey credentials
+  bool nats_tls = false;                 // nats.tls: require TLS
+  std::string nats_tls_ca_file;          // nats.tls_ca_file
+  std::string nats_tls_cert_file;        // nats.tls_cert_file: client certificate
+  std::string nats_tls_key_file;         // nats.tls_key_file
+  std::uint32_t nats_connect_timeout_ms = 2000;     // nats.connect_timeout_ms
+  std::uint32_t nats_reconnect_wait_ms = 1000;      // nats.reconnect_wait_ms
+  std::uint32_t nats_reconnect_jitter_ms = 1000;    // nats.reconnect_jitter_ms
+  std::uint32_t nats_reconnect_buffer_bytes = 8 * 1024 * 1024;  // nats.reconnect_buffer_bytes
+  std::uint32_t nats_pending_limit_bytes = 64 * 1024 * 1024;   // nats.pending_limit_bytes: per subscription
+  std::uint32_t nats_delivery_threads = 2;          // nats.delivery_threads: callback thread pool
+  std::uint32_t nats_request_timeout_ms = 5000;     // nats.request_timeout_ms: default route timeout
+
+  // [nats.embedded]
+  std::string embedded_binary = "nats-server";      // nats.embedded.binary
+  std::string embedded_data_dir = "var/nats";       // nats.embedded.data_dir
+  std::uint16_t embedded_port = 0;                  // nats.embedded.port: 0 = any free port
+  bool embedded_jetstream = true;                   // nats.embedded.jetstream
+  std::uint32_t embedded_start_timeout_ms = 10000;  // nats.embedded.start_timeout_ms
+
+  // [[routes]]: which NATS subject serves a command (scripts add more later).
+  struct Route {
+    std::string command;
+    std::string subject;
+    std::string mode = "request";  // request | publish
+    std::uint32_t timeout_ms = 0;  // 0 = nats.request_timeout_ms
+    bool ack = false;              // publish mode: answer the client once published
+  };
+  std::vector<Route> routes;
 };
 
 // Where a setting came from, for error messages: "wsgw.toml:12" or "--server.port".

@@ -549,6 +549,55 @@ TEST_F(ConfigTest, PublicKeyAlgorithmsNeedAReadableKeyFile) {
   }
 }
 
+TEST_F(ConfigTest, RoutesAreRead) {
+  Config c;
+  ASSERT_EQ(load("[[routes]]\ncommand = \"A\"\nsubject = \"svc.a\"\ntimeout_ms = 250\n"
+                 "[[routes]]\ncommand = \"B\"\nsubject = \"svc.b\"\nmode = \"publish\"\n"
+                 "ack = true\n",
+                 c),
+            "<no error>");
+  ASSERT_EQ(c.routes.size(), 2u);
+  EXPECT_EQ(c.routes[0].command, "A");
+  EXPECT_EQ(c.routes[0].subject, "svc.a");
+  EXPECT_EQ(c.routes[0].mode, "request");
+  EXPECT_EQ(c.routes[0].timeout_ms, 250u);
+  EXPECT_EQ(c.routes[1].mode, "publish");
+  EXPECT_TRUE(c.routes[1].ack);
+  Config again;
+  ASSERT_EQ(load(dump(c), again), "<no error>");
+  EXPECT_EQ(dump(again), dump(c));
+}
+
+TEST_F(ConfigTest, BadRoutesNameTheirLine) {
+  Config c;
+  EXPECT_THAT(load("[[routes]]\ncommand = \"A\"\nsubject = \"s\"\nmode = \"stream\"\n", c),
+              HasSubstr(":1: routes.mode: 'stream' is not one of request, publish"));
+  EXPECT_THAT(load("[[routes]]\ncommand = \"A\"\n", c),
+              HasSubstr("needs a command and a subject"));
+  EXPECT_THAT(load("[[routes]]\ncommand = \"A\"\nsubject = \"s\"\nsubjet = \"x\"\n", c),
+              HasSubstr(":4: unknown key 'routes.subjet'"));
+  EXPECT_THAT(load("[[routes]]\ncommand = \"A\"\nsubject = \"s\"\n"
+                   "[[routes]]\ncommand = \"A\"\nsubject = \"t\"\n",
+                   c),
+              HasSubstr("routed twice"));
+  EXPECT_THAT(load("routes = 3\n", c), HasSubstr("expected [[routes]] tables"));
+}
+
+TEST_F(ConfigTest, OneNatsCredentialKind) {
+  Config c = valid_config();
+  c.nats_user = "u";
+  c.nats_token = "t";
+  auto e = validate(c);
+  ASSERT_TRUE(e);
+  EXPECT_THAT(e->reason, HasSubstr("give one of"));
+}
+
+TEST_F(ConfigTest, NatsPrefixIsOneToken) {
+  Config c = valid_config();
+  c.nats_prefix = "a.b";
+  EXPECT_THAT(message(validate(c)), HasSubstr("nats.prefix"));
+}
+
 TEST_F(ConfigTest, Rs256AndEs256TogetherRejected) {
   Config c;
   c.jwt_algorithms = {"RS256", "ES256"};
