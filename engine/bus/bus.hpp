@@ -32,7 +32,7 @@ struct BusStats {
   std::uint64_t group_subscriptions = 0;
   std::uint64_t other_subscriptions = 0;  // control, reply inboxes
   std::uint64_t reconnects = 0;
-  std::uint64_t dropped_messages = 0;     // slow subscriber drops reported by the client library
+  std::uint64_t dropped_messages = 0;     // slow-consumer events reported by the client library
   bool connected = false;
 };
 

@@ -240,6 +240,9 @@ const Key kKeys[] = {
      .field = &Config::nats_token,
      .doc = "Token for token auth",
      .secret = true},
+    {.name = "nats.nkey",
+     .field = &Config::nats_nkey,
+     .doc = "NKey public key (U...) for NKey auth; needs nats.nkey_seed_file"},
     {.name = "nats.nkey_seed_file",
      .field = &Config::nats_nkey_seed_file,
      .unit = "path",
@@ -909,6 +912,9 @@ std::optional<LoadError> validate_nats(Config& cfg) {
                 !cfg.nats_nkey_seed_file.empty() + !cfg.nats_creds_file.empty();
   if (methods > 1) {
     return LoadError{"nats", "give one of user/password, token, nkey_seed_file, creds_file"};
+  }
+  if (cfg.nats_nkey.empty() != cfg.nats_nkey_seed_file.empty()) {
+    return LoadError{"nats.nkey", "NKey auth needs both nats.nkey and nats.nkey_seed_file"};
   }
   if (cfg.nats_tls_cert_file.empty() != cfg.nats_tls_key_file.empty()) {
     return LoadError{"nats.tls_cert_file", "a client certificate needs nats.tls_key_file too"};

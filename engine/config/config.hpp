@@ -68,6 +68,7 @@ struct Config {
   std::string nats_user;                 // nats.user
   std::string nats_password;             // nats.password
   std::string nats_token;                // nats.token
+  std::string nats_nkey;                 // nats.nkey: NKey public key (U...)
   std::string nats_nkey_seed_file;       // nats.nkey_seed_file
   std::string nats_creds_file;           // nats.creds_file: JWT + NKey credentials
   bool nats_tls = false;                 // nats.tls: require TLS

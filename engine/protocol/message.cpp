@@ -5,6 +5,8 @@
 #include <boost/json/serialize.hpp>
 #include <charconv>
 
+#include "engine/log/log.hpp"
+
 namespace wsgw::protocol {
 namespace {
 
@@ -16,22 +18,6 @@ bool valid_command_name(std::string_view s) {
     if (!ok) return false;
   }
   return true;
-}
-
-void append_escaped(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      out += "\\u00";
-      out += kHex[c >> 4];
-      out += kHex[c & 0xf];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
 }
 
 }  // namespace
@@ -84,9 +70,9 @@ std::string encode_message(std::string_view command, std::string_view trace_id,
   std::string out;
   out.reserve(64 + command.size() + trace_id.size() + data_json.size() + message.size());
   out += "{\"command\":\"";
-  append_escaped(out, command);
+  log::append_json_escaped(out, command);
   out += "\",\"traceId\":\"";
-  append_escaped(out, trace_id);
+  log::append_json_escaped(out, trace_id);
   out += "\",\"data\":";
   out += data_json.empty() ? std::string_view("null") : data_json;
   out += ",\"code\":";
@@ -94,7 +80,7 @@ std::string encode_message(std::string_view command, std::string_view trace_id,
   auto r = std::to_chars(buf, buf + sizeof buf, code);
   out.append(buf, r.ptr);
   out += ",\"message\":\"";
-  append_escaped(out, message);
+  log::append_json_escaped(out, message);
   out += "\"}";
   return out;
 }

@@ -29,7 +29,7 @@ Gateway::~Gateway() {
   for (auto& w : workers_) w->join();
 }
 
-std::optional<std::string> Gateway::start() {
+std::optional<std::string> Gateway::prepare() {
   const auto& cfg = shared_.cfg;
   shared_.upgrade.path = cfg.ws_path;
   shared_.upgrade.allowed_origins = cfg.allowed_origins;
@@ -56,6 +56,10 @@ std::optional<std::string> Gateway::start() {
         .kv("detail", "auth.mode is \"none\": clients name themselves; never use this in production");
   }
 
+  std::string route_error;
+  shared_.routes = routing::RouteTable::from_config(cfg, route_error);
+  if (!shared_.routes) return "routes: " + route_error;
+
   boost::system::error_code ec;
   auto address = asio::ip::make_address(cfg.listen_address, ec);
   if (ec) return "server.address: '" + cfg.listen_address + "' is not an IP address";
@@ -74,6 +78,14 @@ std::optional<std::string> Gateway::start() {
     workers_.push_back(std::move(w));
   }
   port_ = port;
+  std::vector<delivery::Inbox*> inboxes;
+  for (auto& w : workers_) inboxes.push_back(&w->inbox());
+  router_ = std::make_unique<delivery::PushRouter>(std::move(inboxes), cfg.gateway_id);
+  return std::nullopt;
+}
+
+void Gateway::start() {
+  const auto& cfg = shared_.cfg;
   for (auto& w : workers_) w->start();
   WSGW_LOG(info, "listening")
       .kv("address", cfg.listen_address)
@@ -81,8 +93,8 @@ std::optional<std::string> Gateway::start() {
       .kv("path", cfg.ws_path)
       .kv("workers", cfg.workers)
       .kv("gateway", cfg.gateway_id)
-      .kv("auth", cfg.auth_mode);
-  return std::nullopt;
+      .kv("auth", cfg.auth_mode)
+      .kv("routes", static_cast<std::uint64_t>(cfg.routes.size()));
 }
 
 void Gateway::shutdown(protocol::Close code, std::chrono::milliseconds grace) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/config/config.hpp"
+#include "engine/delivery/push_router.hpp"
 #include "engine/protocol/codes.hpp"
 #include "engine/server/shared_state.hpp"
 #include "engine/server/worker.hpp"
@@ -21,10 +22,19 @@ class Gateway {
   explicit Gateway(config::Config cfg);
   ~Gateway();
 
-  // Builds the token verifier and binds every worker's listener, then starts
-  // the workers. Returns a reason on failure (nothing is left running).
-  std::optional<std::string> start();
+  // Builds the token verifier and the route table, creates the workers and
+  // binds their listeners. No thread runs yet. Returns a reason on failure.
+  std::optional<std::string> prepare();
+  // What the bus calls with pushes, replies and control messages.
+  bus::BusHandler& bus_handler() { return *router_; }
+  const delivery::PushRouter& router() const { return *router_; }
+  // The bus the workers publish to; set before start(), outlives wait().
+  void attach_bus(bus::Bus* bus) { shared_.bus = bus; }
+  // Starts the worker threads: the gateway accepts connections from now on.
+  void start();
   std::uint16_t port() const noexcept { return port_; }
+  const SharedState& shared() const noexcept { return shared_; }
+  std::vector<std::unique_ptr<Worker>>& workers() noexcept { return workers_; }
 
   // Closes every connection with `code` and lets workers end within `grace`.
   void shutdown(protocol::Close code, std::chrono::milliseconds grace);
@@ -34,6 +44,7 @@ class Gateway {
  private:
   SharedState shared_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<delivery::PushRouter> router_;
   std::uint16_t port_ = 0;
 };
 

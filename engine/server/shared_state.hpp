@@ -9,8 +9,10 @@
 #include <string>
 
 #include "engine/auth/token_verifier.hpp"
+#include "engine/bus/bus.hpp"
 #include "engine/config/config.hpp"
 #include "engine/http/upgrade.hpp"
+#include "engine/routing/route_table.hpp"
 
 namespace wsgw::server {
 
@@ -19,6 +21,9 @@ struct SharedState {
   http::UpgradeOptions upgrade;
   std::unique_ptr<auth::TokenVerifier> verifier;  // null in auth.mode "none"
   unsigned worker_count = 1;
+  bus::Bus* bus = nullptr;  // set before the workers start; outlives them
+  // The route table workers start with; each then keeps its own copy.
+  std::shared_ptr<const routing::RouteTable> routes;
 
   std::atomic<std::int64_t> connections{0};  // open sessions, all workers
   std::atomic<bool> accepting{true};

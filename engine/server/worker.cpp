@@ -6,9 +6,11 @@
 #include <boost/asio/post.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <algorithm>
 
 #include "engine/log/log.hpp"
 #include "engine/protocol/message.hpp"
+#include "engine/protocol/service_messages.hpp"
 #include "engine/server/http_session.hpp"
 
 namespace wsgw::server {
@@ -43,7 +45,9 @@ Worker::Worker(unsigned index, SharedState& shared)
       acceptor_(ioc_),
       tick_timer_(ioc_),
       accept_retry_timer_(ioc_),
-      epoch_(std::chrono::steady_clock::now()) {
+      epoch_(std::chrono::steady_clock::now()),
+      routes_(shared.routes),
+      inbox_([this] { asio::post(ioc_, [this] { drain_inbox(); }); }) {
   const auto& cfg = shared.cfg;
   limits_.max_message_bytes = cfg.max_message_bytes;
   limits_.send_queue_limit_bytes = cfg.send_queue_limit_bytes;
@@ -115,9 +119,16 @@ void Worker::on_tick() {
   auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - epoch_);
   auto target = static_cast<std::uint32_t>(elapsed.count() / limits_.tick_ms);
-  wheel_.advance(target, [](time::WheelHook& h) { static_cast<Session&>(h).on_timer(); });
+  wheel_.advance(target, [this](time::WheelHook& h) {
+    if (h.tag == routing::kRequestHookTag) {
+      on_request_timeout(static_cast<routing::PendingRequest&>(h));
+    } else {
+      static_cast<Session&>(h).on_timer();
+    }
+  });
   if (stopping_ && wheel_.size() == 0) {
-    // Every session has finished its close handshake (or timed out).
+    // Every session has finished its close handshake (or timed out) and every
+    // request has its answer.
     ioc_.stop();
     return;
   }
@@ -166,12 +177,20 @@ void Worker::adopt(tcp::socket socket, auth::Identity identity, std::string earl
                                         protocol::message_of(Error::ok)));
   WSGW_LOG(debug, "conn_open").kv("conn", s->id()).kv("user", s->identity().user_id);
   s->start(early);
+  // A handshake that finished after shutdown began is closed like the rest.
+  if (stopping_) s->close(Close::going_away);
 }
 
 void Worker::on_closed(Session& s) {
   if (!s.indexed) return;
   s.indexed = false;
-  sessions_.remove(s.identity().user_id, s.seq(), &s);
+  if (s.groups) {
+    auto groups = *s.groups;
+    for (const auto& g : groups) leave_group(s, g);
+  }
+  if (sessions_.remove(s.identity().user_id, s.seq(), &s) && shared_.bus) {
+    shared_.bus->remove_interest(bus::InterestKind::user, s.identity().user_id, index_);
+  }
   shared_.connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
@@ -206,8 +225,202 @@ void Worker::on_text(Session& s, std::string_view text) {
     }
     return handle_auth(s, msg.trace_id, token);
   }
+  if (const routing::Route* route = routes_ ? routes_->find(msg.command) : nullptr) {
+    return forward(s, *route, msg);
+  }
   WSGW_LOG(debug, "unknown_command").kv("conn", s.id()).kv("traceId", msg.trace_id).kv("command", msg.command);
   s.send_text(protocol::encode_error(msg.command, msg.trace_id, Error::unknown_command));
+}
+
+void Worker::set_routes(std::shared_ptr<const routing::RouteTable> routes) {
+  asio::post(ioc_, [this, routes = std::move(routes)]() mutable { routes_ = std::move(routes); });
+}
+
+void Worker::forward(Session& s, const routing::Route& route, protocol::ClientMessage& msg) {
+  if (msg.trace_id.empty()) {
+    // Every upstream message gets a traceId so it can be followed in logs.
+    msg.trace_id = s.id() + ":" + std::to_string(next_request_id_);
+  }
+  bool request = route.mode == routing::Route::Mode::request;
+  if (request && s.inflight >= shared_.cfg.max_inflight_per_conn) {
+    s.send_text(protocol::encode_error(msg.command, msg.trace_id, Error::rate_limited,
+                                       "too many requests awaiting replies"));
+    return;
+  }
+  if (shared_.bus == nullptr) {
+    s.send_text(protocol::encode_error(msg.command, msg.trace_id, Error::unavailable));
+    return;
+  }
+  std::string data = msg.data.is_null() ? std::string() : boost::json::serialize(msg.data);
+  std::string conn_id = s.id();
+  std::string envelope = protocol::encode_envelope({.command = msg.command,
+                                                    .trace_id = msg.trace_id,
+                                                    .user_id = s.identity().user_id,
+                                                    .user_name = s.identity().name,
+                                                    .conn_id = conn_id,
+                                                    .gateway_id = shared_.cfg.gateway_id,
+                                                    .data_json = data});
+  std::uint64_t id = next_request_id_++;
+  bus::SendResult res = request ? shared_.bus->request(route.subject, envelope, index_, id)
+                                : shared_.bus->publish(route.subject, envelope);
+  if (res != bus::SendResult::ok) {
+    ++stats_.bus_failures;
+    Error e = res == bus::SendResult::too_large ? Error::too_large : Error::unavailable;
+    WSGW_LOG(warn, "upstream_failed")
+        .kv("conn", conn_id)
+        .kv("traceId", msg.trace_id)
+        .kv("subject", route.subject)
+        .kv("reason", res == bus::SendResult::too_large ? "too large" : "bus unavailable");
+    s.send_text(protocol::encode_error(msg.command, msg.trace_id, e));
+    return;
+  }
+  if (!request) {
+    ++stats_.publishes;
+    if (route.ack) {
+      s.send_text(protocol::encode_message(msg.command, msg.trace_id, "null", 0,
+                                           protocol::message_of(Error::ok)));
+    }
+    return;
+  }
+  ++stats_.requests;
+  auto& p = pending_.add(id, ms_to_ticks(route.timeout_ms, limits_.tick_ms));
+  p.session = s.weak_from_this();
+  p.command = std::move(msg.command);
+  p.trace_id = std::move(msg.trace_id);
+  p.subject = route.subject;
+  ++s.inflight;
+}
+
+void Worker::on_reply(const delivery::Delivery& d) {
+  auto r = pending_.take(d.number);
+  if (!r) {
+    ++stats_.late_replies;
+    return;
+  }
+  auto s = r->session.lock();
+  if (!s) return;
+  --s->inflight;
+  if (!s->is_open()) return;
+  if (d.status == bus::ReplyStatus::no_responders) {
+    ++stats_.no_responders;
+    WSGW_LOG(info, "no_responders").kv("conn", s->id()).kv("traceId", r->trace_id).kv("subject", r->subject);
+    s->send_text(protocol::encode_error(r->command, r->trace_id, Error::no_responders));
+    return;
+  }
+  std::string why;
+  auto text = protocol::reply_to_client(r->command, r->trace_id, d.payload, why);
+  if (!text) {
+    WSGW_LOG(warn, "bad_reply")
+        .kv("conn", s->id())
+        .kv("traceId", r->trace_id)
+        .kv("subject", r->subject)
+        .kv("reason", why);
+    s->send_text(protocol::encode_error(r->command, r->trace_id, Error::internal,
+                                        "bad reply from service"));
+    return;
+  }
+  ++stats_.replies;
+  s->send_text(*text);
+}
+
+void Worker::on_request_timeout(routing::PendingRequest& hook) {
+  auto r = pending_.take(hook.id);
+  if (!r) return;
+  ++stats_.timeouts;
+  auto s = r->session.lock();
+  if (!s) return;
+  --s->inflight;
+  WSGW_LOG(info, "request_timeout").kv("conn", s->id()).kv("traceId", r->trace_id).kv("subject", r->subject);
+  if (s->is_open()) s->send_text(protocol::encode_error(r->command, r->trace_id, Error::timeout));
+}
+
+void Worker::drain_inbox() {
+  inbox_.drain(drained_);
+  for (const auto& d : drained_) deliver(d);
+  drained_.clear();
+}
+
+void Worker::send_all(const std::vector<Session*>& targets, const ws::FramePtr& frame) {
+  // `targets` is a snapshot: sending may close a slow consumer, which changes
+  // the index being walked.
+  for (Session* s : targets) {
+    if (s->send(frame) == Session::SendStatus::queued) ++stats_.delivered;
+  }
+}
+
+void Worker::deliver(const delivery::Delivery& d) {
+  using Kind = delivery::Delivery::Kind;
+  targets_.clear();
+  switch (d.kind) {
+    case Kind::user:
+      if (auto* conns = sessions_.find_user(d.key)) targets_ = *conns;
+      break;
+    case Kind::group:
+      if (auto it = groups_.find(d.key); it != groups_.end()) targets_ = it->second;
+      break;
+    case Kind::conn:
+      if (Session* s = sessions_.find_seq(d.number); s && s->is_open()) targets_.push_back(s);
+      break;
+    case Kind::all:
+      sessions_.for_each([this](Session* s) { targets_.push_back(s); });
+      break;
+    case Kind::control:
+      apply_control(*d.control);
+      return;
+    case Kind::reply:
+      on_reply(d);
+      return;
+  }
+  send_all(targets_, d.frame);
+}
+
+void Worker::apply_control(const protocol::ControlMessage& c) {
+  using Verb = protocol::ControlMessage::Verb;
+  targets_.clear();
+  if (!c.conn.empty()) {
+    auto parts = protocol::split_conn_id(c.conn);
+    if (Session* s = sessions_.find_seq(parts->seq); s && s->is_open()) targets_.push_back(s);
+  } else if (auto* conns = sessions_.find_user(c.user)) {
+    targets_ = *conns;
+  }
+  for (Session* s : targets_) {
+    switch (c.verb) {
+      case Verb::join: join_group(*s, c.group); break;
+      case Verb::leave: leave_group(*s, c.group); break;
+      case Verb::kick:
+        WSGW_LOG(info, "kicked").kv("conn", s->id()).kv("user", s->identity().user_id).kv("reason", c.reason);
+        s->close(Close::kicked, c.reason);
+        break;
+    }
+  }
+}
+
+void Worker::join_group(Session& s, const std::string& group) {
+  if (!s.groups) s.groups = std::make_unique<std::vector<std::string>>();
+  auto& mine = *s.groups;
+  if (std::find(mine.begin(), mine.end(), group) != mine.end()) return;
+  mine.push_back(group);
+  auto& members = groups_[group];
+  if (members.empty() && shared_.bus) {
+    shared_.bus->add_interest(bus::InterestKind::group, group, index_);
+  }
+  members.push_back(&s);
+}
+
+void Worker::leave_group(Session& s, const std::string& group) {
+  if (!s.groups) return;
+  auto& mine = *s.groups;
+  auto pos = std::find(mine.begin(), mine.end(), group);
+  if (pos == mine.end()) return;
+  mine.erase(pos);
+  auto it = groups_.find(group);
+  if (it == groups_.end()) return;
+  auto& members = it->second;
+  members.erase(std::remove(members.begin(), members.end(), &s), members.end());
+  if (members.empty()) {
+    groups_.erase(it);
+    if (shared_.bus) shared_.bus->remove_interest(bus::InterestKind::group, group, index_);
+  }
 }
 
 void Worker::handle_health(Session& s, const std::string& trace_id) {

@@ -12,12 +12,17 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/auth/identity.hpp"
+#include "engine/delivery/inbox.hpp"
+#include "engine/routing/pending_requests.hpp"
+#include "engine/routing/route_table.hpp"
 #include "engine/server/shared_state.hpp"
 #include "engine/session/session.hpp"
 #include "engine/session/session_host.hpp"
+#include "engine/protocol/message.hpp"
 #include "engine/session/session_index.hpp"
 
 namespace wsgw::server {
@@ -42,6 +47,25 @@ class Worker final : public session::SessionHost {
   // Takes over an upgraded connection (on this worker's thread).
   void adopt(boost::asio::ip::tcp::socket socket, auth::Identity identity, std::string early);
 
+  // Where the bus hands pushes, replies and control messages to this worker.
+  delivery::Inbox& inbox() noexcept { return inbox_; }
+  // Replaces the route table between two messages (any thread).
+  void set_routes(std::shared_ptr<const routing::RouteTable> routes);
+
+  struct Stats {
+    std::uint64_t delivered = 0;        // frames queued to connections by pushes
+    std::uint64_t requests = 0;         // upstream requests sent
+    std::uint64_t publishes = 0;        // upstream publishes sent
+    std::uint64_t replies = 0;          // replies passed to clients
+    std::uint64_t timeouts = 0;         // requests answered 504
+    std::uint64_t no_responders = 0;    // requests answered 503
+    std::uint64_t late_replies = 0;     // replies after their timeout (dropped)
+    std::uint64_t bus_failures = 0;     // publish/request refused by the bus (502)
+  };
+  // Read on the worker's own thread (tests and metrics post here).
+  const Stats& stats() const noexcept { return stats_; }
+  std::size_t groups() const noexcept { return groups_.size(); }
+
   // SessionHost
   const session::SessionLimits& limits() const override { return limits_; }
   std::span<char> read_buffer() override { return {read_buf_.data(), read_buf_.size()}; }
@@ -57,6 +81,15 @@ class Worker final : public session::SessionHost {
   void on_tick();
   void flush_dirty();
   void handle_health(session::Session& s, const std::string& trace_id);
+  void forward(session::Session& s, const routing::Route& route, protocol::ClientMessage& msg);
+  void drain_inbox();
+  void deliver(const delivery::Delivery& d);
+  void apply_control(const protocol::ControlMessage& c);
+  void on_reply(const delivery::Delivery& d);
+  void on_request_timeout(routing::PendingRequest& r);
+  void join_group(session::Session& s, const std::string& group);
+  void leave_group(session::Session& s, const std::string& group);
+  void send_all(const std::vector<session::Session*>& targets, const ws::FramePtr& frame);
   void handle_auth(session::Session& s, const std::string& trace_id, const std::string& token);
 
   unsigned index_;
@@ -69,6 +102,14 @@ class Worker final : public session::SessionHost {
   session::SessionIndex<session::Session> sessions_;
   std::vector<char> read_buf_;
   ws::FramePtr ping_;
+  routing::PendingRequests pending_{wheel_};
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  std::unordered_map<std::string, std::vector<session::Session*>, Hash, std::equal_to<>> groups_;
 
   boost::asio::io_context ioc_{1};
   boost::asio::ip::tcp::acceptor acceptor_;
@@ -77,6 +118,12 @@ class Worker final : public session::SessionHost {
   std::chrono::steady_clock::time_point epoch_;
   std::vector<std::shared_ptr<session::Session>> dirty_;
   std::uint64_t next_seq_ = 1;  // per-worker counter; ids are counter * workers + index
+  std::uint64_t next_request_id_ = 1;
+  std::shared_ptr<const routing::RouteTable> routes_;
+  delivery::Inbox inbox_;
+  std::vector<delivery::Delivery> drained_;
+  std::vector<session::Session*> targets_;  // scratch: a push's recipients
+  Stats stats_;
   std::thread thread_;
   bool stopping_ = false;
 };

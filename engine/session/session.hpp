@@ -65,8 +65,11 @@ class Session final : public std::enable_shared_from_this<Session>,
   std::size_t queued_bytes() const noexcept { return queued_bytes_; }
   const std::string& remote() const noexcept { return remote_; }
 
-  // Opaque slot the worker uses for its own bookkeeping (index membership).
-  bool indexed = false;
+  // The worker's bookkeeping, kept here so it costs nothing extra:
+  bool indexed = false;       // in the worker's session index
+  std::uint16_t inflight = 0; // requests awaiting a service reply
+  // Groups this connection joined; allocated on first join.
+  std::unique_ptr<std::vector<std::string>> groups;
 
  private:
   enum class State : std::uint8_t { open, closing, closed };

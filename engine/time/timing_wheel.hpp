@@ -18,6 +18,7 @@ struct WheelHook {
   WheelHook* prev = nullptr;
   WheelHook* next = nullptr;
   std::uint32_t due = 0;  // tick at which it fires
+  std::uint8_t tag = 0;   // what kind of object embeds the hook (the owner's choice)
   bool scheduled() const noexcept { return next != nullptr; }
 };
 
