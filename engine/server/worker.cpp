@@ -155,8 +155,14 @@ void Worker::shutdown(Close code, std::chrono::milliseconds grace) {
 void Worker::adopt(tcp::socket socket, auth::Identity identity, std::string early) {
   std::uint64_t seq = next_seq_++ * shared_.worker_count + index_;
   auto s = std::make_shared<Session>(*this, std::move(socket), seq, std::move(identity));
+  // The first local connection of a user subscribes this gateway to the
+  // user's subject: NATS then routes the user's pushes here.
+  bool first_of_user = sessions_.find_user(s->identity().user_id) == nullptr;
   auto evicted = sessions_.add(s->identity().user_id, seq, s.get(),
-                            shared_.cfg.max_connections_per_user, nullptr);
+                               shared_.cfg.max_connections_per_user, nullptr);
+  if (first_of_user && shared_.bus) {
+    shared_.bus->add_interest(bus::InterestKind::user, s->identity().user_id, index_);
+  }
   s->indexed = true;
   shared_.connections.fetch_add(1, std::memory_order_relaxed);
   for (Session* old : evicted) {
