@@ -17,6 +17,8 @@
 #include "engine/config/config.hpp"
 #include "engine/log/log.hpp"
 #include "engine/server/gateway.hpp"
+#include "nats/embedded_server.hpp"
+#include "nats/nats_bus.hpp"
 
 namespace {
 
@@ -131,16 +133,76 @@ int run_gateway(const std::vector<std::string>& args) {
   std::signal(SIGPIPE, SIG_IGN);
   raise_fd_limit();
 
+  // The embedded nats-server is forked before any thread exists.
+  std::unique_ptr<wsgw::nats::EmbeddedServer> embedded;
+  std::vector<std::string> servers;
+  if (cfg.nats_url == "embedded") {
+    wsgw::nats::EmbeddedOptions eo;
+    eo.binary = cfg.embedded_binary;
+    eo.data_dir = cfg.embedded_data_dir;
+    eo.port = cfg.embedded_port;
+    eo.jetstream = cfg.embedded_jetstream;
+    eo.start_timeout_ms = cfg.embedded_start_timeout_ms;
+    eo.server_name = "wsgw-" + cfg.gateway_id;
+    std::string error;
+    embedded = wsgw::nats::EmbeddedServer::start(eo, error);
+    if (!embedded) {
+      WSGW_LOG(error, "start_failed").kv("reason", "embedded nats-server: " + error);
+      return 1;
+    }
+    servers.push_back(embedded->url());
+  } else {
+    std::string_view urls = cfg.nats_url;
+    while (!urls.empty()) {
+      auto comma = urls.find(',');
+      std::string_view u = urls.substr(0, comma);
+      while (!u.empty() && u.front() == ' ') u.remove_prefix(1);
+      while (!u.empty() && u.back() == ' ') u.remove_suffix(1);
+      if (!u.empty()) servers.emplace_back(u);
+      urls = comma == std::string_view::npos ? std::string_view() : urls.substr(comma + 1);
+    }
+  }
+
   // Signals are handled on their own small io_context so no worker is ever
   // blocked by them.
   boost::asio::io_context signals_ioc(1);
   boost::asio::signal_set signals(signals_ioc, SIGINT, SIGTERM);
 
+  wsgw::nats::BusOptions bo;
+  bo.servers = servers;
+  bo.name = cfg.nats_name;
+  bo.user = cfg.nats_user;
+  bo.password = cfg.nats_password;
+  bo.token = cfg.nats_token;
+  bo.nkey = cfg.nats_nkey;
+  bo.nkey_seed_file = cfg.nats_nkey_seed_file;
+  bo.creds_file = cfg.nats_creds_file;
+  bo.tls = cfg.nats_tls;
+  bo.tls_ca_file = cfg.nats_tls_ca_file;
+  bo.tls_cert_file = cfg.nats_tls_cert_file;
+  bo.tls_key_file = cfg.nats_tls_key_file;
+  bo.connect_timeout_ms = cfg.nats_connect_timeout_ms;
+  bo.reconnect_wait_ms = cfg.nats_reconnect_wait_ms;
+  bo.reconnect_jitter_ms = cfg.nats_reconnect_jitter_ms;
+  bo.reconnect_buffer_bytes = cfg.nats_reconnect_buffer_bytes;
+  bo.pending_limit_bytes = cfg.nats_pending_limit_bytes;
+  bo.delivery_threads = cfg.nats_delivery_threads;
+  bo.subjects = {cfg.nats_prefix, cfg.gateway_id};
+  bo.workers = cfg.workers;
+
   wsgw::server::Gateway gateway(std::move(cfg));
-  if (auto err = gateway.start()) {
+  if (auto err = gateway.prepare()) {
     WSGW_LOG(error, "start_failed").kv("reason", *err);
     return 1;
   }
+  std::string bus_error;
+  auto bus = wsgw::nats::NatsBus::connect(bo, gateway.bus_handler(), bus_error);
+  if (!bus) {
+    WSGW_LOG(error, "start_failed").kv("reason", "nats: " + bus_error);
+    return 1;
+  }
+  gateway.attach_bus(bus.get());
+  gateway.start();
 
   int received = 0;
   std::function<void(const boost::system::error_code&, int)> on_signal =
@@ -160,6 +222,9 @@ int run_gateway(const std::vector<std::string>& args) {
   gateway.wait();
   signals_ioc.stop();
   signal_thread.join();
+  // The bus goes before the embedded server it talks to.
+  bus.reset();
+  if (embedded) embedded->stop();
   WSGW_LOG(info, "stopped");
   return 0;
 }
