@@ -74,6 +74,7 @@ struct NatsBus::Impl {
   std::uint64_t user_subs = 0, group_subs = 0;
 
   std::atomic<bool> connected{false};
+  std::atomic<bool> closing{false};  // the gateway is closing the connection itself
   std::atomic<std::uint64_t> reconnects{0};
   std::atomic<std::uint64_t> dropped{0};
 
@@ -165,7 +166,7 @@ namespace {
 void on_disconnected(natsConnection*, void* closure) {
   auto* impl = static_cast<NatsBus::Impl*>(closure);
   if (impl->connected.exchange(false)) {
-    WSGW_LOG(warn, "nats_disconnected");
+    if (!impl->closing.load()) WSGW_LOG(warn, "nats_disconnected");
     impl->handler.on_connection_state(false);
   }
 }
@@ -325,7 +326,9 @@ NatsBus::~NatsBus() {
   if (p.nc != nullptr) {
     // Closing completes every subscription; wait (bounded) for their
     // completion callbacks so no callback runs on freed memory.
+    p.closing.store(true);
     natsConnection_Close(p.nc);
+    WSGW_LOG(info, "nats_closed");
     {
       std::unique_lock<std::mutex> lock(p.mu);
       if (!p.all_complete.wait_for(lock, std::chrono::seconds(5), [&] { return p.live == 0; })) {

@@ -33,12 +33,22 @@ wsgw_install_deps() {
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
-# wsgw_build DIR [cmake args...]: configures (once) and builds DIR.
+# wsgw_build DIR [cmake args...] [-- targets...]: configures and builds DIR
+# (every target, or only the ones after --).
 wsgw_build() {
   local dir="$1"
   shift
-  cmake -S "$WSGW_ROOT" -B "$dir" -G Ninja "$@" >/dev/null
-  cmake --build "$dir" -j "$(nproc)"
+  local args=() targets=()
+  while [ "$#" -gt 0 ] && [ "$1" != "--" ]; do
+    args+=("$1")
+    shift
+  done
+  if [ "${1:-}" = "--" ]; then
+    shift
+    targets=(--target "$@")
+  fi
+  cmake -S "$WSGW_ROOT" -B "$dir" -G Ninja "${args[@]}" >/dev/null
+  cmake --build "$dir" -j "$(nproc)" "${targets[@]}"
 }
 
 # Makes config/dev.secret (the HS256 key of the shipped development config)

@@ -377,8 +377,10 @@ class Client {
       return fail("the server selected subprotocol \"" + protocol + "\", not \"wsgw\"");
     }
     open_ = true;
+    // The query may hold the token: never print it.
+    std::string path = opts_.url.target.substr(0, opts_.url.target.find('?'));
     std::fprintf(stderr, "wsgw-cli: connected to ws://%s%s%s\n", opts_.url.host_header.c_str(),
-                 opts_.url.target.c_str(), protocol.empty() ? "" : (" (" + protocol + ")").c_str());
+                 path.c_str(), protocol.empty() ? "" : (" (" + protocol + ")").c_str());
     read();
     flush_outbox();
     stdin_.start(
