@@ -289,7 +289,9 @@ void Worker::forward(Session& s, const routing::Route& route, protocol::ClientMe
     return;
   }
   ++stats_.requests;
-  auto& p = pending_.add(id, ms_to_ticks(route.timeout_ms, limits_.tick_ms));
+  // The wheel counts from its last tick, which is up to one tick in the past:
+  // one more tick keeps the wait at least timeout_ms.
+  auto& p = pending_.add(id, ms_to_ticks(route.timeout_ms, limits_.tick_ms) + 1);
   p.session = s.weak_from_this();
   p.command = std::move(msg.command);
   p.trace_id = std::move(msg.trace_id);
