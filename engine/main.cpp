@@ -131,6 +131,11 @@ int run_gateway(const std::vector<std::string>& args) {
   if (wsgw::log::parse_level(cfg.log_level, lvl)) wsgw::log::set_level(lvl);
 
   std::signal(SIGPIPE, SIG_IGN);
+  // Signals are caught from here on (a SIGTERM during start-up is queued and
+  // drains the gateway once it runs) and handled on their own small
+  // io_context, so no worker is ever blocked by them.
+  boost::asio::io_context signals_ioc(1);
+  boost::asio::signal_set signals(signals_ioc, SIGINT, SIGTERM);
   raise_fd_limit();
 
   // The embedded nats-server is forked before any thread exists.
@@ -162,11 +167,6 @@ int run_gateway(const std::vector<std::string>& args) {
       urls = comma == std::string_view::npos ? std::string_view() : urls.substr(comma + 1);
     }
   }
-
-  // Signals are handled on their own small io_context so no worker is ever
-  // blocked by them.
-  boost::asio::io_context signals_ioc(1);
-  boost::asio::signal_set signals(signals_ioc, SIGINT, SIGTERM);
 
   wsgw::nats::BusOptions bo;
   bo.servers = servers;
@@ -213,7 +213,7 @@ int run_gateway(const std::vector<std::string>& args) {
           std::_Exit(1);
         }
         WSGW_LOG(info, "shutdown").kv("signal", sig);
-        gateway.shutdown(wsgw::protocol::Close::going_away, std::chrono::seconds(3));
+        gateway.drain();
         signals.async_wait(on_signal);
       };
   signals.async_wait(on_signal);

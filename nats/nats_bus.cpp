@@ -71,6 +71,7 @@ struct NatsBus::Impl {
   std::unordered_map<std::string, Sub*> interest;  // 'u'/'g' + key
   std::vector<Sub*> fixed;
   std::size_t live = 0;  // subscriptions not yet completed
+  bool closed = false;   // nats.c's closed callback ran: no connection callback follows
   std::uint64_t user_subs = 0, group_subs = 0;
 
   std::atomic<bool> connected{false};
@@ -190,6 +191,9 @@ void on_reconnected(natsConnection* nc, void* closure) {
 void on_closed(natsConnection*, void* closure) {
   auto* impl = static_cast<NatsBus::Impl*>(closure);
   impl->connected.store(false);
+  std::lock_guard<std::mutex> lock(impl->mu);
+  impl->closed = true;
+  impl->all_complete.notify_all();
 }
 
 void on_error(natsConnection*, natsSubscription* sub, natsStatus err, void* closure) {
@@ -324,15 +328,19 @@ std::unique_ptr<NatsBus> NatsBus::connect(const BusOptions& opt, bus::BusHandler
 NatsBus::~NatsBus() {
   Impl& p = *impl_;
   if (p.nc != nullptr) {
-    // Closing completes every subscription; wait (bounded) for their
-    // completion callbacks so no callback runs on freed memory.
+    // Closing completes every subscription and ends with the closed
+    // callback, all on nats.c's threads: wait (bounded) for them so no
+    // callback runs on freed memory.
     p.closing.store(true);
     natsConnection_Close(p.nc);
     WSGW_LOG(info, "nats_closed");
     {
       std::unique_lock<std::mutex> lock(p.mu);
-      if (!p.all_complete.wait_for(lock, std::chrono::seconds(5), [&] { return p.live == 0; })) {
-        WSGW_LOG(warn, "nats_close_incomplete").kv("subscriptions", static_cast<std::uint64_t>(p.live));
+      if (!p.all_complete.wait_for(lock, std::chrono::seconds(5),
+                                   [&] { return p.live == 0 && p.closed; })) {
+        WSGW_LOG(warn, "nats_close_incomplete")
+            .kv("subscriptions", static_cast<std::uint64_t>(p.live))
+            .kv("closed", p.closed);
       }
     }
     for (Sub* s : p.fixed) natsSubscription_Destroy(s->sub);

@@ -221,6 +221,21 @@ const Key kKeys[] = {
      .field = &Config::jwt_name_claim,
      .doc = "Claim holding the user's display name"},
 
+    {.name = "drain.window_ms",
+     .field = &Config::drain_window_ms,
+     .unit = "ms",
+     .doc = "On SIGTERM, RECONNECT is sent to the clients spread over this window, so they "
+            "do not all come back at once",
+     .min = 0,
+     .max = 3600000},
+    {.name = "drain.timeout_ms",
+     .field = &Config::drain_timeout_ms,
+     .unit = "ms",
+     .doc = "Drain deadline: connections still open then are closed and the gateway exits; "
+            ">= drain.window_ms",
+     .min = 100,
+     .max = 3600000},
+
     {.name = "nats.url",
      .field = &Config::nats_url,
      .doc = "\"embedded\" = start a local nats-server child; otherwise comma-separated "
@@ -1038,6 +1053,11 @@ std::optional<LoadError> validate(Config& cfg) {
     return LoadError{"auth.none_user_param", "must not be empty when auth.mode = \"none\""};
   }
   if (auto e = validate_nats(cfg)) return e;
+  if (cfg.drain_timeout_ms < cfg.drain_window_ms) {
+    return LoadError{"drain.timeout_ms", std::to_string(cfg.drain_timeout_ms) +
+                                             " must be at least drain.window_ms (" +
+                                             std::to_string(cfg.drain_window_ms) + ")"};
+  }
   return std::nullopt;
 }
 

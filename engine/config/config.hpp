@@ -61,6 +61,10 @@ struct Config {
   // [limits] (continued)
   std::uint32_t max_inflight_per_conn = 64;  // limits.max_inflight_per_conn: requests awaiting a reply
 
+  // [drain]
+  std::uint32_t drain_window_ms = 10000;   // drain.window_ms: RECONNECT spread over this
+  std::uint32_t drain_timeout_ms = 30000;  // drain.timeout_ms: close whatever is left after this
+
   // [nats]
   std::string nats_url = "embedded";     // nats.url: "embedded" or comma-separated nats:// URLs
   std::string nats_prefix = "wsgw";      // nats.prefix: first token of the gateway's own subjects

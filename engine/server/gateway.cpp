@@ -79,7 +79,10 @@ std::optional<std::string> Gateway::prepare() {
   }
   port_ = port;
   std::vector<delivery::Inbox*> inboxes;
-  for (auto& w : workers_) inboxes.push_back(&w->inbox());
+  for (auto& w : workers_) {
+    inboxes.push_back(&w->inbox());
+    shared_.workers.push_back(w.get());
+  }
   router_ = std::make_unique<delivery::PushRouter>(std::move(inboxes), cfg.gateway_id);
   return std::nullopt;
 }
@@ -97,9 +100,11 @@ void Gateway::start() {
       .kv("routes", static_cast<std::uint64_t>(cfg.routes.size()));
 }
 
-void Gateway::shutdown(protocol::Close code, std::chrono::milliseconds grace) {
+void Gateway::drain() {
   shared_.accepting.store(false);
-  for (auto& w : workers_) w->shutdown(code, grace);
+  std::chrono::milliseconds window(shared_.cfg.drain_window_ms);
+  std::chrono::milliseconds deadline(shared_.cfg.drain_timeout_ms);
+  for (auto& w : workers_) w->drain(window, deadline);
 }
 
 void Gateway::wait() {

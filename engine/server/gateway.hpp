@@ -36,8 +36,10 @@ class Gateway {
   const SharedState& shared() const noexcept { return shared_; }
   std::vector<std::unique_ptr<Worker>>& workers() noexcept { return workers_; }
 
-  // Closes every connection with `code` and lets workers end within `grace`.
-  void shutdown(protocol::Close code, std::chrono::milliseconds grace);
+  // Starts the drain of docs/OPERATIONS.md: not ready, no new connections,
+  // RECONNECT spread over drain.window_ms, in-flight requests finished,
+  // everything closed by drain.timeout_ms. wait() returns when it is done.
+  void drain();
   // Blocks until every worker thread has ended.
   void wait();
 

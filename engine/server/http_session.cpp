@@ -143,7 +143,7 @@ void HttpSession::on_upgraded(beast::error_code ec) {
   // the handshake buffer; the session parses them first.
   auto data = buffer_.data();
   std::string early(static_cast<const char*>(data.data()), data.size());
-  worker_.adopt(stream_.release_socket(), std::move(identity_), std::move(early));
+  worker_.hand_off(stream_.release_socket(), std::move(identity_), std::move(early));
 }
 
 }  // namespace wsgw::server

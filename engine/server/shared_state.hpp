@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/auth/token_verifier.hpp"
 #include "engine/bus/bus.hpp"
@@ -16,11 +17,14 @@
 
 namespace wsgw::server {
 
+class Worker;
+
 struct SharedState {
   config::Config cfg;
   http::UpgradeOptions upgrade;
   std::unique_ptr<auth::TokenVerifier> verifier;  // null in auth.mode "none"
   unsigned worker_count = 1;
+  std::vector<Worker*> workers;  // all workers, by index (for hand-offs)
   bus::Bus* bus = nullptr;  // set before the workers start; outlives them
   // The route table workers start with; each then keeps its own copy.
   std::shared_ptr<const routing::RouteTable> routes;

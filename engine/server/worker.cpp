@@ -1,6 +1,7 @@
 #include "engine/server/worker.hpp"
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/detail/socket_option.hpp>
 #include <boost/asio/post.hpp>
@@ -126,7 +127,8 @@ void Worker::on_tick() {
       static_cast<Session&>(h).on_timer();
     }
   });
-  if (stopping_ && wheel_.size() == 0) {
+  if (stopping_) drain_step();
+  if (stopping_ && drain_next_ >= drain_queue_.size() && wheel_.size() == 0) {
     // Every session has finished its close handshake (or timed out) and every
     // request has its answer.
     ioc_.stop();
@@ -138,17 +140,82 @@ void Worker::on_tick() {
   });
 }
 
-void Worker::shutdown(Close code, std::chrono::milliseconds grace) {
-  asio::post(ioc_, [this, code, grace] {
+void Worker::drain(std::chrono::milliseconds window, std::chrono::milliseconds deadline) {
+  asio::post(ioc_, [this, window, deadline] {
     stopping_ = true;
     boost::system::error_code ec;
     acceptor_.close(ec);
-    std::vector<Session*> all;
-    sessions_.for_each([&](Session* s) { all.push_back(s); });
-    for (Session* s : all) s->close(code);
-    // Hard stop after the grace period whatever is left.
-    accept_retry_timer_.expires_after(grace);
-    accept_retry_timer_.async_wait([this](const boost::system::error_code&) { ioc_.stop(); });
+    accept_retry_timer_.cancel();
+    reconnect_ = ws::encode_frame(
+        ws::Opcode::text,
+        protocol::encode_message("RECONNECT", "", "{\"reason\":\"draining\"}", 0,
+                                 protocol::message_of(Error::ok)));
+    sessions_.for_each([this](Session* s) { drain_queue_.push_back(s->weak_from_this()); });
+    // A share of the sessions per tick, so the whole set is told over the window.
+    std::size_t ticks = std::max<std::size_t>(1, window.count() / limits_.tick_ms);
+    drain_per_tick_ = std::max<std::size_t>(1, (drain_queue_.size() + ticks - 1) / ticks);
+    WSGW_LOG(info, "drain_started")
+        .kv("worker", index_)
+        .kv("connections", static_cast<std::uint64_t>(drain_queue_.size()))
+        .kv("window_ms", static_cast<std::int64_t>(window.count()));
+    drain_step();
+    accept_retry_timer_.expires_after(deadline);
+    accept_retry_timer_.async_wait([this](const boost::system::error_code& e) {
+      if (!e) hard_stop();
+    });
+  });
+}
+
+void Worker::drain_step() {
+  std::size_t end = std::min(drain_queue_.size(), drain_next_ + drain_per_tick_);
+  for (; drain_next_ < end; ++drain_next_) {
+    auto s = drain_queue_[drain_next_].lock();
+    if (!s || !s->is_open()) continue;
+    s->send(reconnect_);
+    s->draining = true;
+    if (s->inflight == 0) finish_drained(*s);
+  }
+}
+
+void Worker::finish_drained(Session& s) {
+  s.close(Close::service_restart);
+}
+
+void Worker::hard_stop() {
+  WSGW_LOG(warn, "drain_deadline")
+      .kv("worker", index_)
+      .kv("connections", static_cast<std::uint64_t>(sessions_.connections()))
+      .kv("pending_requests", static_cast<std::uint64_t>(pending_.size()));
+  std::vector<Session*> all;
+  sessions_.for_each([&](Session* s) { all.push_back(s); });
+  for (Session* s : all) s->close(Close::service_restart);
+  // Close handshakes get a short grace, then the loop ends regardless.
+  accept_retry_timer_.expires_after(std::chrono::milliseconds(2000));
+  accept_retry_timer_.async_wait([this](const boost::system::error_code&) { ioc_.stop(); });
+}
+
+void Worker::hand_off(tcp::socket socket, auth::Identity identity, std::string early) {
+  unsigned home = static_cast<unsigned>(std::hash<std::string_view>{}(identity.user_id) %
+                                        shared_.worker_count);
+  if (home == index_) return adopt(std::move(socket), std::move(identity), std::move(early));
+  boost::system::error_code ec;
+  auto protocol = socket.local_endpoint(ec).protocol();
+  if (ec) return;  // the peer is already gone
+  // release() takes the descriptor out of this worker's epoll set; the home
+  // worker registers it with its own.
+  int fd = socket.release(ec);
+  if (ec) return;
+  Worker* target = shared_.workers[home];
+  asio::post(target->ioc_, [target, protocol, fd, identity = std::move(identity),
+                            early = std::move(early)]() mutable {
+    tcp::socket s(target->ioc_);
+    boost::system::error_code e;
+    s.assign(protocol, fd, e);
+    if (e) {
+      ::close(fd);
+      return;
+    }
+    target->adopt(std::move(s), std::move(identity), std::move(early));
   });
 }
 
@@ -183,8 +250,11 @@ void Worker::adopt(tcp::socket socket, auth::Identity identity, std::string earl
                                         protocol::message_of(Error::ok)));
   WSGW_LOG(debug, "conn_open").kv("conn", s->id()).kv("user", s->identity().user_id);
   s->start(early);
-  // A handshake that finished after shutdown began is closed like the rest.
-  if (stopping_) s->close(Close::going_away);
+  // A handshake that finished after the drain began is told at once.
+  if (stopping_) {
+    s->send(reconnect_);
+    finish_drained(*s);
+  }
 }
 
 void Worker::on_closed(Session& s) {
@@ -243,6 +313,11 @@ void Worker::set_routes(std::shared_ptr<const routing::RouteTable> routes) {
 }
 
 void Worker::forward(Session& s, const routing::Route& route, protocol::ClientMessage& msg) {
+  if (s.draining) {
+    s.send_text(protocol::encode_error(msg.command, msg.trace_id, Error::unavailable,
+                                       "gateway is draining: reconnect"));
+    return;
+  }
   if (msg.trace_id.empty()) {
     // Every upstream message gets a traceId so it can be followed in logs.
     msg.trace_id = s.id() + ":" + std::to_string(next_request_id_);
@@ -309,6 +384,14 @@ void Worker::on_reply(const delivery::Delivery& d) {
   if (!s) return;
   --s->inflight;
   if (!s->is_open()) return;
+  // A draining session closes once its last request is answered.
+  struct FinishIfDrained {
+    Worker* w;
+    Session* s;
+    ~FinishIfDrained() {
+      if (s->draining && s->inflight == 0) w->finish_drained(*s);
+    }
+  } finish{this, s.get()};
   if (d.status == bus::ReplyStatus::no_responders) {
     ++stats_.no_responders;
     WSGW_LOG(info, "no_responders").kv("conn", s->id()).kv("traceId", r->trace_id).kv("subject", r->subject);
@@ -339,7 +422,9 @@ void Worker::on_request_timeout(routing::PendingRequest& hook) {
   if (!s) return;
   --s->inflight;
   WSGW_LOG(info, "request_timeout").kv("conn", s->id()).kv("traceId", r->trace_id).kv("subject", r->subject);
-  if (s->is_open()) s->send_text(protocol::encode_error(r->command, r->trace_id, Error::timeout));
+  if (!s->is_open()) return;
+  s->send_text(protocol::encode_error(r->command, r->trace_id, Error::timeout));
+  if (s->draining && s->inflight == 0) finish_drained(*s);
 }
 
 void Worker::drain_inbox() {

@@ -35,17 +35,22 @@ class Worker final : public session::SessionHost {
   // Binds and listens on `ep` with SO_REUSEPORT. Returns the bound port.
   std::uint16_t listen(const boost::asio::ip::tcp::endpoint& ep, boost::system::error_code& ec);
   void start();
-  // Stops accepting, closes every session with `code`, and ends the thread
-  // once they are gone or `grace` has passed.
-  void shutdown(protocol::Close code, std::chrono::milliseconds grace);
+  // Drains (any thread): stops accepting, sends RECONNECT to every session
+  // spread over `window`, closes each (1012) once its requests are answered,
+  // and ends the thread when all are gone, or closes what is left at
+  // `deadline` and ends shortly after.
+  void drain(std::chrono::milliseconds window, std::chrono::milliseconds deadline);
   void join();
 
   boost::asio::io_context& io() noexcept { return ioc_; }
   unsigned index() const noexcept { return index_; }
   SharedState& shared() noexcept { return shared_; }
 
-  // Takes over an upgraded connection (on this worker's thread).
-  void adopt(boost::asio::ip::tcp::socket socket, auth::Identity identity, std::string early);
+  // An upgraded connection goes to its user's home worker, so that all of a
+  // user's connections live on one worker: the per-user cap and the user
+  // index are then gateway-wide without locks, and a push to a user wakes
+  // one worker. Moves the socket to that worker when it is another one.
+  void hand_off(boost::asio::ip::tcp::socket socket, auth::Identity identity, std::string early);
 
   // Where the bus hands pushes, replies and control messages to this worker.
   delivery::Inbox& inbox() noexcept { return inbox_; }
@@ -78,7 +83,11 @@ class Worker final : public session::SessionHost {
 
  private:
   void do_accept();
+  void adopt(boost::asio::ip::tcp::socket socket, auth::Identity identity, std::string early);
   void on_tick();
+  void drain_step();
+  void finish_drained(session::Session& s);
+  void hard_stop();
   void flush_dirty();
   void handle_health(session::Session& s, const std::string& trace_id);
   void forward(session::Session& s, const routing::Route& route, protocol::ClientMessage& msg);
@@ -126,6 +135,11 @@ class Worker final : public session::SessionHost {
   Stats stats_;
   std::thread thread_;
   bool stopping_ = false;
+  // Drain: sessions to tell, in order, and how many per tick.
+  std::vector<std::weak_ptr<session::Session>> drain_queue_;
+  std::size_t drain_next_ = 0;
+  std::size_t drain_per_tick_ = 1;
+  ws::FramePtr reconnect_;
 };
 
 }  // namespace wsgw::server

@@ -68,6 +68,7 @@ class Session final : public std::enable_shared_from_this<Session>,
   // The worker's bookkeeping, kept here so it costs nothing extra:
   bool indexed = false;       // in the worker's session index
   std::uint16_t inflight = 0; // requests awaiting a service reply
+  bool draining = false;      // got RECONNECT: closes once its requests are answered
   // Groups this connection joined; allocated on first join.
   std::unique_ptr<std::vector<std::string>> groups;
 
