@@ -16,6 +16,8 @@
 #include "engine/auth/jwt_signer.hpp"
 #include "engine/config/config.hpp"
 #include "engine/log/log.hpp"
+#include "engine/script/script_runtime.hpp"
+#include "engine/script/script_watcher.hpp"
 #include "engine/server/gateway.hpp"
 #include "nats/embedded_server.hpp"
 #include "nats/nats_bus.hpp"
@@ -28,6 +30,8 @@ constexpr const char* kUsage =
     "  wsgw token --config FILE --user ID [--name NAME] [--ttl SECONDS]\n"
     "                                                print an HS256 token signed with the\n"
     "                                                configured secret (development)\n"
+    "  wsgw check-scripts DIR [--config FILE] load DIR as a reload would and print what is\n"
+    "                                                wrong (exit 1) or the commands (exit 0)\n"
     "  wsgw --help | --version\n\n"
     "Every setting below can be given in the config file or on the command line;\n"
     "the command line wins.\n\n";
@@ -123,6 +127,37 @@ int run_token(const std::vector<std::string>& args) {
   return 0;
 }
 
+int run_check_scripts(const std::vector<std::string>& args) {
+  if (args.empty() || args[0].starts_with("--")) return usage_error("check-scripts: give DIR");
+  std::string dir = args[0];
+  wsgw::config::Config cfg;
+  std::vector<std::string> unused;
+  // The config is optional here: it only supplies limits and the prefix.
+  cfg.auth_mode = "none";
+  if (int rc = load_config({args.begin() + 1, args.end()}, {}, cfg, unused)) return rc;
+  wsgw::script::ScriptLimits limits;
+  limits.memory_bytes = cfg.scripts_memory_bytes;
+  limits.instructions = cfg.scripts_instructions;
+  limits.time_ms = cfg.scripts_time_ms;
+  std::vector<std::string> errors;
+  auto rt = wsgw::script::ScriptRuntime::load(dir, limits, cfg.nats_prefix,
+                                              cfg.nats_request_timeout_ms, errors);
+  if (!rt) {
+    for (const auto& e : errors) std::cout << e << "\n";
+    std::cout << errors.size() << " error(s); a reload with these scripts would be refused\n";
+    return 1;
+  }
+  for (const auto& spec : rt->commands()) {
+    const char* mode = spec.local ? "local"
+                       : spec.route.mode == wsgw::routing::Route::Mode::publish ? "publish"
+                                                                                 : "request";
+    std::cout << spec.command << "  " << mode << "  " << (spec.local ? "-" : spec.route.subject)
+              << (spec.has_handle ? "  handle" : "") << "  (" << spec.file << ")\n";
+  }
+  std::cout << "ok: " << rt->commands().size() << " command(s)\n";
+  return 0;
+}
+
 int run_gateway(const std::vector<std::string>& args) {
   wsgw::config::Config cfg;
   std::vector<std::string> unused;
@@ -136,6 +171,7 @@ int run_gateway(const std::vector<std::string>& args) {
   // io_context, so no worker is ever blocked by them.
   boost::asio::io_context signals_ioc(1);
   boost::asio::signal_set signals(signals_ioc, SIGINT, SIGTERM);
+  boost::asio::signal_set reload_signal(signals_ioc, SIGHUP);
   raise_fd_limit();
 
   // The embedded nats-server is forked before any thread exists.
@@ -204,6 +240,36 @@ int run_gateway(const std::vector<std::string>& args) {
   gateway.attach_bus(bus.get());
   gateway.start();
 
+  // Scripts reload on SIGHUP and, when watched, on a change in their folder.
+  std::function<void(const boost::system::error_code&, int)> on_hup =
+      [&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        WSGW_LOG(info, "scripts_reload").kv("trigger", "SIGHUP");
+        std::vector<std::string> errors;
+        gateway.reload_scripts(errors);
+        reload_signal.async_wait(on_hup);
+      };
+  reload_signal.async_wait(on_hup);
+  std::unique_ptr<wsgw::script::ScriptWatcher> watcher;
+  const auto& running_cfg = gateway.shared().cfg;
+  if (!running_cfg.scripts_dir.empty() && running_cfg.scripts_watch) {
+    std::string error;
+    watcher = wsgw::script::ScriptWatcher::start(
+        running_cfg.scripts_dir, running_cfg.scripts_debounce_ms,
+        [&] {
+          // Reload on the signal thread, one at a time, never on a worker.
+          boost::asio::post(signals_ioc, [&] {
+            WSGW_LOG(info, "scripts_reload").kv("trigger", "file change");
+            std::vector<std::string> errors;
+            gateway.reload_scripts(errors);
+          });
+        },
+        error);
+    if (!watcher) {
+      WSGW_LOG(warn, "script_watch_failed").kv("error", error);
+    }
+  }
+
   int received = 0;
   std::function<void(const boost::system::error_code&, int)> on_signal =
       [&](const boost::system::error_code& ec, int sig) {
@@ -220,6 +286,7 @@ int run_gateway(const std::vector<std::string>& args) {
   std::thread signal_thread([&] { signals_ioc.run(); });
 
   gateway.wait();
+  watcher.reset();
   signals_ioc.stop();
   signal_thread.join();
   // The bus goes before the embedded server it talks to.
@@ -247,6 +314,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (args[0] == "token") return run_token({args.begin() + 1, args.end()});
+    if (args[0] == "check-scripts") return run_check_scripts({args.begin() + 1, args.end()});
     return run_gateway(args);
   } catch (const std::exception& e) {
     WSGW_LOG(error, "fatal").kv("error", e.what());

@@ -61,6 +61,14 @@ struct Config {
   // [limits] (continued)
   std::uint32_t max_inflight_per_conn = 64;  // limits.max_inflight_per_conn: requests awaiting a reply
 
+  // [scripts]
+  std::string scripts_dir;                      // scripts.dir: "" = no scripts
+  bool scripts_watch = true;                    // scripts.watch: reload on file changes
+  std::uint32_t scripts_debounce_ms = 200;      // scripts.debounce_ms
+  std::uint32_t scripts_memory_bytes = 32 * 1024 * 1024;  // scripts.memory_bytes: per Lua state
+  std::uint32_t scripts_instructions = 1000000;  // scripts.instructions: per handle() call
+  std::uint32_t scripts_time_ms = 50;           // scripts.time_ms: per handle() call
+
   // [drain]
   std::uint32_t drain_window_ms = 10000;   // drain.window_ms: RECONNECT spread over this
   std::uint32_t drain_timeout_ms = 30000;  // drain.timeout_ms: close whatever is left after this

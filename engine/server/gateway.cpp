@@ -83,6 +83,14 @@ std::optional<std::string> Gateway::prepare() {
     inboxes.push_back(&w->inbox());
     shared_.workers.push_back(w.get());
   }
+  if (!cfg.scripts_dir.empty()) {
+    std::vector<std::string> errors;
+    if (!reload_scripts(errors)) {
+      std::string all = "scripts: ";
+      for (const auto& e : errors) all += e + "; ";
+      return all;
+    }
+  }
   router_ = std::make_unique<delivery::PushRouter>(std::move(inboxes), cfg.gateway_id);
   return std::nullopt;
 }
@@ -98,6 +106,45 @@ void Gateway::start() {
       .kv("gateway", cfg.gateway_id)
       .kv("auth", cfg.auth_mode)
       .kv("routes", static_cast<std::uint64_t>(cfg.routes.size()));
+}
+
+bool Gateway::reload_scripts(std::vector<std::string>& errors) {
+  std::lock_guard<std::mutex> lock(reload_mu_);
+  const auto& cfg = shared_.cfg;
+  script::ScriptLimits limits;
+  limits.memory_bytes = cfg.scripts_memory_bytes;
+  limits.instructions = cfg.scripts_instructions;
+  limits.time_ms = cfg.scripts_time_ms;
+  std::vector<std::shared_ptr<script::ScriptRuntime>> fresh;
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    errors.clear();
+    auto rt = script::ScriptRuntime::load(cfg.scripts_dir, limits, cfg.nats_prefix,
+                                          cfg.nats_request_timeout_ms, errors);
+    if (!rt) break;
+    // A command may live in a script or in [[routes]], not both.
+    for (const auto& spec : rt->commands()) {
+      if (shared_.routes && shared_.routes->find(spec.command)) {
+        errors.push_back(spec.file + ": command " + spec.command + " is also in [[routes]]");
+      }
+    }
+    if (!errors.empty()) break;
+    fresh.push_back(std::move(rt));
+  }
+  if (fresh.size() != workers_.size()) {
+    shared_.script_reload_failures.fetch_add(1, std::memory_order_relaxed);
+    for (const auto& e : errors) WSGW_LOG(error, "script_error").kv("detail", e);
+    WSGW_LOG(error, "scripts_not_reloaded")
+        .kv("dir", cfg.scripts_dir)
+        .kv("errors", static_cast<std::uint64_t>(errors.size()))
+        .kv("detail", "the previous scripts stay live");
+    return false;
+  }
+  std::string names;
+  for (const auto& spec : fresh.front()->commands()) names += (names.empty() ? "" : ",") + spec.command;
+  for (std::size_t i = 0; i < workers_.size(); ++i) workers_[i]->set_scripts(std::move(fresh[i]));
+  shared_.script_reloads.fetch_add(1, std::memory_order_relaxed);
+  WSGW_LOG(info, "scripts_loaded").kv("dir", cfg.scripts_dir).kv("commands", names);
+  return true;
 }
 
 void Gateway::drain() {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,6 +33,12 @@ class Gateway {
   void attach_bus(bus::Bus* bus) { shared_.bus = bus; }
   // Starts the worker threads: the gateway accepts connections from now on.
   void start();
+
+  // Loads scripts.dir into one fresh Lua state per worker; only when every
+  // script loads are the new states swapped in (each worker between two
+  // messages). Otherwise the errors (file:line) are logged and returned, and
+  // the running set stays. Safe from any thread; reloads are serialized.
+  bool reload_scripts(std::vector<std::string>& errors);
   std::uint16_t port() const noexcept { return port_; }
   const SharedState& shared() const noexcept { return shared_; }
   std::vector<std::unique_ptr<Worker>>& workers() noexcept { return workers_; }
@@ -47,6 +54,7 @@ class Gateway {
   SharedState shared_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<delivery::PushRouter> router_;
+  std::mutex reload_mu_;
   std::uint16_t port_ = 0;
 };
 

@@ -30,6 +30,8 @@ struct SharedState {
   std::shared_ptr<const routing::RouteTable> routes;
 
   std::atomic<std::int64_t> connections{0};  // open sessions, all workers
+  std::atomic<std::uint64_t> script_reloads{0};          // script sets swapped in
+  std::atomic<std::uint64_t> script_reload_failures{0};  // reloads refused (old set kept)
   std::atomic<bool> accepting{true};
 };
 

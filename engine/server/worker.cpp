@@ -301,6 +301,10 @@ void Worker::on_text(Session& s, std::string_view text) {
     }
     return handle_auth(s, msg.trace_id, token);
   }
+  // Scripts first: a command ships by dropping a file.
+  if (const script::CommandSpec* spec = scripts_ ? scripts_->find(msg.command) : nullptr) {
+    return run_script_command(s, *spec, msg);
+  }
   if (const routing::Route* route = routes_ ? routes_->find(msg.command) : nullptr) {
     return forward(s, *route, msg);
   }
@@ -312,7 +316,96 @@ void Worker::set_routes(std::shared_ptr<const routing::RouteTable> routes) {
   asio::post(ioc_, [this, routes = std::move(routes)]() mutable { routes_ = std::move(routes); });
 }
 
-void Worker::forward(Session& s, const routing::Route& route, protocol::ClientMessage& msg) {
+void Worker::set_scripts(std::shared_ptr<script::ScriptRuntime> scripts) {
+  asio::post(ioc_, [this, scripts = std::move(scripts)]() mutable {
+    // Between two messages: the one before ran entirely on the old state,
+    // the next runs entirely on the new one.
+    scripts_.swap(scripts);
+  });
+}
+
+bool Worker::take_rate_token(Session& s, const script::CommandSpec& spec) {
+  if (!s.rates) s.rates = std::make_unique<std::vector<Session::RateState>>();
+  std::int64_t now = unix_ms();
+  auto it = std::find_if(s.rates->begin(), s.rates->end(),
+                         [&](const Session::RateState& r) { return r.command == spec.command; });
+  if (it == s.rates->end()) {
+    std::uint32_t burst =
+        spec.burst != 0 ? spec.burst : std::max<std::uint32_t>(1, spec.rate_per_sec);
+    s.rates->push_back({spec.command, script::TokenBucket(spec.rate_per_sec, burst, now)});
+    it = s.rates->end() - 1;
+  }
+  return it->bucket.take(now);
+}
+
+void Worker::run_script_command(Session& s, const script::CommandSpec& spec,
+                                protocol::ClientMessage& msg) {
+  if (spec.rate_per_sec > 0 && !take_rate_token(s, spec)) {
+    ++stats_.rate_limited;
+    s.send_text(protocol::encode_error(msg.command, msg.trace_id, Error::rate_limited));
+    return;
+  }
+  std::string data = msg.data.is_null() ? std::string() : boost::json::serialize(msg.data);
+  if (spec.max_data_bytes != 0 && data.size() > spec.max_data_bytes) {
+    s.send_text(protocol::encode_error(msg.command, msg.trace_id, Error::too_large,
+                                       "data over " + std::to_string(spec.max_data_bytes) +
+                                           " bytes"));
+    return;
+  }
+  // A declarative route never enters Lua.
+  if (!spec.has_handle) return forward(s, spec.route, msg, &data);
+
+  if (msg.trace_id.empty()) msg.trace_id = s.id() + ":" + std::to_string(next_request_id_++);
+  std::string conn_id = s.id();
+  script::HandleInput in;
+  in.command = msg.command;
+  in.trace_id = msg.trace_id;
+  in.user_id = s.identity().user_id;
+  in.user_name = s.identity().name;
+  in.conn_id = conn_id;
+  in.gateway_id = shared_.cfg.gateway_id;
+  in.data = &msg.data;
+  ++stats_.script_calls;
+  script::HandleResult r = scripts_->handle(spec, in);
+  for (const auto& [join, group] : r.groups) {
+    if (join) {
+      join_group(s, group);
+    } else {
+      leave_group(s, group);
+    }
+  }
+  switch (r.action) {
+    case script::HandleResult::Action::reply:
+      s.send_text(protocol::encode_message(msg.command, msg.trace_id, r.reply_data_json, r.code,
+                                           r.message.empty() && r.code == 0
+                                               ? protocol::message_of(Error::ok)
+                                               : std::string_view(r.message)));
+      return;
+    case script::HandleResult::Action::error:
+      ++stats_.script_errors;
+      WSGW_LOG(warn, "script_error")
+          .kv("conn", conn_id)
+          .kv("traceId", msg.trace_id)
+          .kv("command", msg.command)
+          .kv("file", spec.file)
+          .kv("error", r.error);
+      s.send_text(protocol::encode_error(msg.command, msg.trace_id, Error::script_error));
+      return;
+    case script::HandleResult::Action::forward: {
+      routing::Route route;
+      route.command = spec.command;
+      route.subject = r.subject;
+      route.mode = r.mode;
+      route.timeout_ms = r.timeout_ms != 0 ? r.timeout_ms : spec.route.timeout_ms;
+      route.ack = r.ack;
+      if (r.data_json) data = std::move(*r.data_json);
+      return forward(s, route, msg, &data);
+    }
+  }
+}
+
+void Worker::forward(Session& s, const routing::Route& route, protocol::ClientMessage& msg,
+                     const std::string* data_json) {
   if (s.draining) {
     s.send_text(protocol::encode_error(msg.command, msg.trace_id, Error::unavailable,
                                        "gateway is draining: reconnect"));
@@ -332,7 +425,12 @@ void Worker::forward(Session& s, const routing::Route& route, protocol::ClientMe
     s.send_text(protocol::encode_error(msg.command, msg.trace_id, Error::unavailable));
     return;
   }
-  std::string data = msg.data.is_null() ? std::string() : boost::json::serialize(msg.data);
+  std::string serialized;
+  if (data_json == nullptr) {
+    serialized = msg.data.is_null() ? std::string() : boost::json::serialize(msg.data);
+    data_json = &serialized;
+  }
+  const std::string& data = *data_json;
   std::string conn_id = s.id();
   std::string envelope = protocol::encode_envelope({.command = msg.command,
                                                     .trace_id = msg.trace_id,

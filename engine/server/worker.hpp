@@ -19,6 +19,7 @@
 #include "engine/delivery/inbox.hpp"
 #include "engine/routing/pending_requests.hpp"
 #include "engine/routing/route_table.hpp"
+#include "engine/script/script_runtime.hpp"
 #include "engine/server/shared_state.hpp"
 #include "engine/session/session.hpp"
 #include "engine/session/session_host.hpp"
@@ -56,6 +57,9 @@ class Worker final : public session::SessionHost {
   delivery::Inbox& inbox() noexcept { return inbox_; }
   // Replaces the route table between two messages (any thread).
   void set_routes(std::shared_ptr<const routing::RouteTable> routes);
+  // Replaces this worker's scripts between two messages (any thread); the
+  // old Lua state is closed on this worker after the swap.
+  void set_scripts(std::shared_ptr<script::ScriptRuntime> scripts);
 
   struct Stats {
     std::uint64_t delivered = 0;        // frames queued to connections by pushes
@@ -66,6 +70,9 @@ class Worker final : public session::SessionHost {
     std::uint64_t no_responders = 0;    // requests answered 503
     std::uint64_t late_replies = 0;     // replies after their timeout (dropped)
     std::uint64_t bus_failures = 0;     // publish/request refused by the bus (502)
+    std::uint64_t script_calls = 0;     // handle(ctx) calls
+    std::uint64_t script_errors = 0;    // handle(ctx) calls that failed (520)
+    std::uint64_t rate_limited = 0;     // commands refused by a script's rate limit (429)
   };
   // Read on the worker's own thread (tests and metrics post here).
   const Stats& stats() const noexcept { return stats_; }
@@ -90,7 +97,11 @@ class Worker final : public session::SessionHost {
   void hard_stop();
   void flush_dirty();
   void handle_health(session::Session& s, const std::string& trace_id);
-  void forward(session::Session& s, const routing::Route& route, protocol::ClientMessage& msg);
+  void forward(session::Session& s, const routing::Route& route, protocol::ClientMessage& msg,
+               const std::string* data_json = nullptr);
+  void run_script_command(session::Session& s, const script::CommandSpec& spec,
+                          protocol::ClientMessage& msg);
+  bool take_rate_token(session::Session& s, const script::CommandSpec& spec);
   void drain_inbox();
   void deliver(const delivery::Delivery& d);
   void apply_control(const protocol::ControlMessage& c);
@@ -129,6 +140,7 @@ class Worker final : public session::SessionHost {
   std::uint64_t next_seq_ = 1;  // per-worker counter; ids are counter * workers + index
   std::uint64_t next_request_id_ = 1;
   std::shared_ptr<const routing::RouteTable> routes_;
+  std::shared_ptr<script::ScriptRuntime> scripts_;
   delivery::Inbox inbox_;
   std::vector<delivery::Delivery> drained_;
   std::vector<session::Session*> targets_;  // scratch: a push's recipients

@@ -16,6 +16,7 @@
 
 #include "engine/auth/identity.hpp"
 #include "engine/protocol/codes.hpp"
+#include "engine/script/token_bucket.hpp"
 #include "engine/session/session_host.hpp"
 #include "engine/time/timing_wheel.hpp"
 #include "engine/ws/frame_parser.hpp"
@@ -71,6 +72,12 @@ class Session final : public std::enable_shared_from_this<Session>,
   bool draining = false;      // got RECONNECT: closes once its requests are answered
   // Groups this connection joined; allocated on first join.
   std::unique_ptr<std::vector<std::string>> groups;
+  // Rate-limit state per command of this connection; allocated on first use.
+  struct RateState {
+    std::string command;
+    script::TokenBucket bucket;
+  };
+  std::unique_ptr<std::vector<RateState>> rates;
 
  private:
   enum class State : std::uint8_t { open, closing, closed };
