@@ -16,9 +16,12 @@
 #include "engine/auth/jwt_signer.hpp"
 #include "engine/config/config.hpp"
 #include "engine/log/log.hpp"
+#include "engine/admin/admin_server.hpp"
+#include "engine/admin/metrics.hpp"
 #include "engine/script/script_runtime.hpp"
 #include "engine/script/script_watcher.hpp"
 #include "engine/server/gateway.hpp"
+#include "engine/server/metrics_collector.hpp"
 #include "nats/embedded_server.hpp"
 #include "nats/nats_bus.hpp"
 
@@ -240,6 +243,45 @@ int run_gateway(const std::vector<std::string>& args) {
   gateway.attach_bus(bus.get());
   gateway.start();
 
+  std::unique_ptr<wsgw::admin::AdminServer> admin;
+  if (gateway.shared().cfg.admin_enabled) {
+    const auto& c = gateway.shared().cfg;
+    wsgw::admin::AdminOptions ao;
+    ao.address = c.admin_address;
+    ao.port = c.admin_port;
+    ao.api_key = c.admin_api_key;
+    wsgw::admin::AdminHooks hooks;
+    hooks.subjects = {c.nats_prefix, c.gateway_id};
+    hooks.publish = [&bus](std::string_view subject, std::string_view payload) {
+      return bus->publish(subject, payload);
+    };
+    hooks.ready = [&gateway, &bus](std::string& why) {
+      if (!gateway.shared().accepting.load()) {
+        why = "draining";
+        return false;
+      }
+      if (!bus->connected()) {
+        why = "NATS is not connected";
+        return false;
+      }
+      return true;
+    };
+    hooks.collect = [&gateway, &bus](wsgw::admin::MetricsWriter& m) {
+      wsgw::server::collect_metrics(gateway, *bus, m);
+    };
+    std::string error;
+    admin = wsgw::admin::AdminServer::start(ao, std::move(hooks), error);
+    if (!admin) {
+      WSGW_LOG(error, "start_failed").kv("reason", "admin: " + error);
+      gateway.drain();
+      gateway.wait();
+      return 1;
+    }
+    WSGW_LOG(info, "admin_listening")
+        .kv("address", c.admin_address)
+        .kv("port", static_cast<unsigned>(admin->port()));
+  }
+
   // Scripts reload on SIGHUP and, when watched, on a change in their folder.
   std::function<void(const boost::system::error_code&, int)> on_hup =
       [&](const boost::system::error_code& ec, int) {
@@ -287,6 +329,7 @@ int run_gateway(const std::vector<std::string>& args) {
 
   gateway.wait();
   watcher.reset();
+  admin.reset();  // its hooks use the bus
   signals_ioc.stop();
   signal_thread.join();
   // The bus goes before the embedded server it talks to.

@@ -69,6 +69,12 @@ struct Config {
   std::uint32_t scripts_instructions = 1000000;  // scripts.instructions: per handle() call
   std::uint32_t scripts_time_ms = 50;           // scripts.time_ms: per handle() call
 
+  // [admin]
+  bool admin_enabled = true;               // admin.enabled
+  std::string admin_address = "127.0.0.1"; // admin.address: keep it off the internet
+  std::uint16_t admin_port = 0;            // admin.port: 0 = any free port (logged)
+  std::string admin_api_key;               // admin.api_key: "" = push API disabled
+
   // [drain]
   std::uint32_t drain_window_ms = 10000;   // drain.window_ms: RECONNECT spread over this
   std::uint32_t drain_timeout_ms = 30000;  // drain.timeout_ms: close whatever is left after this

@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -62,19 +63,19 @@ class Worker final : public session::SessionHost {
   void set_scripts(std::shared_ptr<script::ScriptRuntime> scripts);
 
   struct Stats {
-    std::uint64_t delivered = 0;        // frames queued to connections by pushes
-    std::uint64_t requests = 0;         // upstream requests sent
-    std::uint64_t publishes = 0;        // upstream publishes sent
-    std::uint64_t replies = 0;          // replies passed to clients
-    std::uint64_t timeouts = 0;         // requests answered 504
-    std::uint64_t no_responders = 0;    // requests answered 503
-    std::uint64_t late_replies = 0;     // replies after their timeout (dropped)
-    std::uint64_t bus_failures = 0;     // publish/request refused by the bus (502)
-    std::uint64_t script_calls = 0;     // handle(ctx) calls
-    std::uint64_t script_errors = 0;    // handle(ctx) calls that failed (520)
-    std::uint64_t rate_limited = 0;     // commands refused by a script's rate limit (429)
+    std::atomic<std::uint64_t> delivered{0};        // frames queued to connections by pushes
+    std::atomic<std::uint64_t> requests{0};         // upstream requests sent
+    std::atomic<std::uint64_t> publishes{0};        // upstream publishes sent
+    std::atomic<std::uint64_t> replies{0};          // replies passed to clients
+    std::atomic<std::uint64_t> timeouts{0};         // requests answered 504
+    std::atomic<std::uint64_t> no_responders{0};    // requests answered 503
+    std::atomic<std::uint64_t> late_replies{0};     // replies after their timeout (dropped)
+    std::atomic<std::uint64_t> bus_failures{0};     // publish/request refused by the bus (502)
+    std::atomic<std::uint64_t> script_calls{0};     // handle(ctx) calls
+    std::atomic<std::uint64_t> script_errors{0};    // handle(ctx) calls that failed (520)
+    std::atomic<std::uint64_t> rate_limited{0};     // commands refused by a script's rate limit (429)
   };
-  // Read on the worker's own thread (tests and metrics post here).
+  // Written by the worker, read by the metrics scrape from another thread.
   const Stats& stats() const noexcept { return stats_; }
   std::size_t groups() const noexcept { return groups_.size(); }
 
