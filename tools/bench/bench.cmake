@@ -15,6 +15,10 @@ target_link_libraries(wsgw-bench PRIVATE
                       wsgw_tools_common wsgw_auth wsgw_bus
                       PkgConfig::nats Boost::boost Boost::json Threads::Threads)
 
+# wsgw-script-cost: per-call cost of a declarative route and of handle(ctx).
+add_executable(wsgw-script-cost ${WSGW_BENCH_DIR}/script_cost.cpp)
+target_link_libraries(wsgw-script-cost PRIVATE wsgw_script)
+
 if(WSGW_TESTS)
   # A gateway (auth none, port 0, embedded nats-server on port 0) plus the
   # example service, then `wsgw-bench --smoke`: 200 connections through idle,
