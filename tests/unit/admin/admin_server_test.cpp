@@ -145,7 +145,7 @@ class AdminServerTest : public ::testing::Test {
     options.port = 0;
     if (!custom_key_) options.api_key = kKey;
     AdminHooks hooks;
-    hooks.collect = [this](MetricsWriter& w) {
+    hooks.collect = [](MetricsWriter& w) {
       w.gauge("wsgw_connections", "Open connections.", 3);
       w.counter("wsgw_auth_failures_total", "Auth failures.", 2, {{"reason", "expired"}});
     };
