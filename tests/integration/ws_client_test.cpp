@@ -165,7 +165,8 @@ void expect_health(WsClient& c, const std::string& trace_id = "t-health") {
   EXPECT_EQ(str(reply, "command"), "HEALTH");
   EXPECT_EQ(num(reply, "code"), 0);
   EXPECT_EQ(str(reply, "traceId"), trace_id);
-  const json::value* ts = data_of(reply).if_contains("ts");
+  json::object data = data_of(reply);  // a copy: keep it alive while `ts` points into it
+  const json::value* ts = data.if_contains("ts");
   EXPECT_TRUE(ts != nullptr && ts->is_number()) << json::serialize(reply);
 }
 
