@@ -13,29 +13,12 @@
 #include <memory>
 
 #include "engine/auth/base64url.hpp"
+#include "engine/auth/openssl_ptr.hpp"
 
 namespace wsgw::auth {
 namespace {
 
 namespace json = boost::json;
-
-template <auto Free>
-struct Deleter {
-  template <class T>
-  void operator()(T* p) const {
-    Free(p);
-  }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, Deleter<EVP_MD_CTX_free>>;
-using MacPtr = std::unique_ptr<EVP_MAC, Deleter<EVP_MAC_free>>;
-using MacCtxPtr = std::unique_ptr<EVP_MAC_CTX, Deleter<EVP_MAC_CTX_free>>;
-using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free>>;
-using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, Deleter<ECDSA_SIG_free>>;
-
-const unsigned char* bytes(std::string_view s) {
-  return reinterpret_cast<const unsigned char*>(s.data());
-}
 
 // Never lets the default PEM callback prompt on the terminal: an encrypted key
 // simply fails to load.

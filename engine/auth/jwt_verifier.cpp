@@ -20,30 +20,12 @@
 #include <utility>
 
 #include "engine/auth/base64url.hpp"
+#include "engine/auth/openssl_ptr.hpp"
 
 namespace wsgw::auth {
 namespace {
 
 namespace json = boost::json;
-
-template <auto Free>
-struct Deleter {
-  template <class T>
-  void operator()(T* p) const {
-    Free(p);
-  }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
-using MdPtr = std::unique_ptr<EVP_MD, Deleter<EVP_MD_free>>;
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, Deleter<EVP_MD_CTX_free>>;
-using MacPtr = std::unique_ptr<EVP_MAC, Deleter<EVP_MAC_free>>;
-using MacCtxPtr = std::unique_ptr<EVP_MAC_CTX, Deleter<EVP_MAC_CTX_free>>;
-using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, Deleter<EVP_PKEY_CTX_free>>;
-using DecoderCtxPtr = std::unique_ptr<OSSL_DECODER_CTX, Deleter<OSSL_DECODER_CTX_free>>;
-using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free>>;
-using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;
-using BnPtr = std::unique_ptr<BIGNUM, Deleter<BN_free>>;
-using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, Deleter<ECDSA_SIG_free>>;
 
 enum class Alg { hs256, rs256, es256 };
 
@@ -58,10 +40,6 @@ std::optional<Alg> alg_from_name(std::string_view name) {
 // Never lets the default PEM callback prompt on the terminal.
 int no_password(char*, int, int, void*) {
   return 0;
-}
-
-const unsigned char* bytes(std::string_view s) {
-  return reinterpret_cast<const unsigned char*>(s.data());
 }
 
 // Accepts SubjectPublicKeyInfo ("PUBLIC KEY"), PKCS#1 ("RSA PUBLIC KEY") and
