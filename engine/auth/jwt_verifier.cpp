@@ -405,10 +405,12 @@ VerifyResult JwtVerifier::verify(std::string_view token, std::int64_t now_unix) 
     if (!nbf) return reject("bad nbf");
     if (now + cfg.leeway < *nbf) return reject("not yet valid");
   }
+  std::int64_t issued_at = 0;
   if (const json::value* iat_value = claims.if_contains("iat")) {
     const std::optional<std::int64_t> iat = numeric_date(*iat_value, Round::up);
     if (!iat) return reject("bad iat");
     if (*iat > now + cfg.leeway) return reject("issued in the future");
+    issued_at = *iat;
   }
 
   if (!cfg.issuer.empty()) {
@@ -433,6 +435,7 @@ VerifyResult JwtVerifier::verify(std::string_view token, std::int64_t now_unix) 
     result.identity.token_id = jti->get_string();
   }
   result.identity.expires_at = *exp;
+  result.identity.issued_at = issued_at;
   result.ok = true;
   return result;
 }

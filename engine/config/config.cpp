@@ -17,6 +17,8 @@
 #include <utility>
 #include <variant>
 
+#include "engine/bus/subjects.hpp"
+
 namespace wsgw::config {
 namespace {
 
@@ -59,7 +61,7 @@ struct Key {
   std::string_view leaf() const { return name.substr(name.rfind('.') + 1); }
 };
 
-constexpr std::string_view kAuthModes[] = {"jwt", "none"};
+constexpr std::string_view kAuthModes[] = {"jwt", "service", "none"};
 constexpr std::string_view kAlgorithms[] = {"HS256", "RS256", "ES256"};
 constexpr std::string_view kLogLevels[] = {"debug", "info", "warn", "error"};
 constexpr std::int64_t kU32Max = std::numeric_limits<std::uint32_t>::max();
@@ -180,9 +182,21 @@ const Key kKeys[] = {
 
     {.name = "auth.mode",
      .field = &Config::auth_mode,
-     .doc = "\"jwt\" = a signed token is required; \"none\" = trust the user named in a query "
-            "parameter (development only)",
+     .doc = "\"jwt\" = a signed token verified here; \"service\" = the auth service over NATS "
+            "decides; \"none\" = trust the user named in a query parameter (development only)",
      .choices = kAuthModes},
+    {.name = "auth.expiry_warning_s",
+     .field = &Config::expiry_warning_s,
+     .unit = "s",
+     .doc = "TOKEN_EXPIRING is pushed this long before a token expires; 0 = never",
+     .min = 0,
+     .max = 86400},
+    {.name = "auth.revocation_ttl_s",
+     .field = &Config::revocation_ttl_s,
+     .unit = "s",
+     .doc = "How long a revocation without ttlS refuses the revoked tokens",
+     .min = 1,
+     .max = 31536000},
     {.name = "auth.none_user_param",
      .field = &Config::none_user_param,
      .doc = "Query parameter naming the user when auth.mode = \"none\""},
@@ -220,6 +234,37 @@ const Key kKeys[] = {
     {.name = "auth.jwt.name_claim",
      .field = &Config::jwt_name_claim,
      .doc = "Claim holding the user's display name"},
+
+    {.name = "auth.service.subject",
+     .field = &Config::auth_service_subject,
+     .doc = "NATS subject of the auth service; required by auth.mode = \"service\" and by "
+            "re-validation"},
+    {.name = "auth.service.timeout_ms",
+     .field = &Config::auth_service_timeout_ms,
+     .unit = "ms",
+     .doc = "How long the gateway waits for the auth service's answer",
+     .min = 10,
+     .max = 60000},
+    {.name = "auth.service.revalidate_interval_ms",
+     .field = &Config::revalidate_interval_ms,
+     .unit = "ms",
+     .doc = "Every connection's token is re-validated by the auth service once per interval; "
+            "0 = only when an answer's ttlMs runs out",
+     .min = 0,
+     .max = 86400000},
+    {.name = "auth.service.revalidate_batch",
+     .field = &Config::revalidate_batch,
+     .unit = "tokens",
+     .doc = "Tokens per re-validation request",
+     .min = 1,
+     .max = 1000},
+    {.name = "auth.service.unavailable_grace_ms",
+     .field = &Config::unavailable_grace_ms,
+     .unit = "ms",
+     .doc = "A connection whose re-validation gets no answer is kept this long after its last "
+            "valid answer, then closed with 4007",
+     .min = 0,
+     .max = 86400000},
 
     {.name = "scripts.dir",
      .field = &Config::scripts_dir,
@@ -1099,8 +1144,29 @@ std::optional<LoadError> validate(Config& cfg) {
 
   if (cfg.auth_mode == "jwt") {
     if (auto e = validate_jwt(cfg)) return e;
-  } else if (cfg.none_user_param.empty()) {
+  } else if (cfg.auth_mode == "none" && cfg.none_user_param.empty()) {
     return LoadError{"auth.none_user_param", "must not be empty when auth.mode = \"none\""};
+  }
+  if (cfg.auth_mode == "service" && cfg.auth_service_subject.empty()) {
+    return LoadError{"auth.service.subject", "must be set when auth.mode = \"service\""};
+  }
+  if (cfg.revalidate_interval_ms != 0 && cfg.auth_service_subject.empty()) {
+    return LoadError{"auth.service.revalidate_interval_ms",
+                     "re-validation needs auth.service.subject"};
+  }
+  if (cfg.revalidate_interval_ms != 0 && cfg.auth_mode == "none") {
+    return LoadError{"auth.service.revalidate_interval_ms",
+                     "auth.mode = \"none\" has no tokens to re-validate"};
+  }
+  if (cfg.revalidate_interval_ms != 0 && cfg.revalidate_interval_ms < 1000) {
+    return LoadError{"auth.service.revalidate_interval_ms",
+                     std::to_string(cfg.revalidate_interval_ms) + " is below 1000 (or 0 = off)"};
+  }
+  if (!cfg.auth_service_subject.empty() &&
+      !bus::valid_route_subject(cfg.auth_service_subject, cfg.nats_prefix)) {
+    return LoadError{"auth.service.subject",
+                     "'" + cfg.auth_service_subject +
+                         "' is not a valid NATS subject outside the gateway's own prefix"};
   }
   if (auto e = validate_nats(cfg)) return e;
   if (cfg.drain_timeout_ms < cfg.drain_window_ms) {

@@ -43,7 +43,7 @@ struct Config {
   std::uint32_t max_connections_per_user = 16;  // limits.max_connections_per_user: 0 = no cap
 
   // [auth]
-  std::string auth_mode = "jwt";         // auth.mode: "jwt" or "none" (development only)
+  std::string auth_mode = "jwt";         // auth.mode: "jwt", "service" or "none" (development only)
   std::string none_user_param = "user";  // auth.none_user_param: query parameter naming the user
   std::vector<std::string> jwt_algorithms = {"HS256"};  // auth.jwt.algorithms: HS256, RS256, ES256
   std::string jwt_secret;               // auth.jwt.secret: HS256 key (prefer secret_file)
@@ -54,6 +54,14 @@ struct Config {
   std::uint32_t jwt_leeway_s = 30;      // auth.jwt.leeway_s: clock skew allowed on exp/nbf/iat
   std::string jwt_user_claim = "sub";   // auth.jwt.user_claim
   std::string jwt_name_claim = "name";  // auth.jwt.name_claim
+  std::uint32_t expiry_warning_s = 60;      // auth.expiry_warning_s: TOKEN_EXPIRING lead; 0 = off
+  std::uint32_t revocation_ttl_s = 86400;   // auth.revocation_ttl_s: default life of a revocation
+  // [auth.service]
+  std::string auth_service_subject;               // auth.service.subject
+  std::uint32_t auth_service_timeout_ms = 2000;   // auth.service.timeout_ms
+  std::uint32_t revalidate_interval_ms = 0;       // auth.service.revalidate_interval_ms: 0 = off
+  std::uint32_t revalidate_batch = 100;           // auth.service.revalidate_batch
+  std::uint32_t unavailable_grace_ms = 300000;    // auth.service.unavailable_grace_ms
 
   // [log]
   std::string log_level = "info";  // log.level: debug, info, warn, error

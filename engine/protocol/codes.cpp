@@ -42,6 +42,7 @@ std::string_view reason_of(Close c) noexcept {
     case Close::token_expired: return "token expired";
     case Close::token_revoked: return "token revoked";
     case Close::token_invalid: return "token invalid";
+    case Close::auth_unavailable: return "auth service unavailable";
   }
   return "closed";
 }

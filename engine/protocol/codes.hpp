@@ -50,6 +50,7 @@ enum class Close : std::uint16_t {
   token_expired = 4004,       // the token expired and no fresh one came through AUTH
   token_revoked = 4005,       // the user or the token was revoked
   token_invalid = 4006,       // re-validation found the token no longer valid
+  auth_unavailable = 4007,    // re-validation got no answer for auth.service.unavailable_grace_ms
 };
 
 std::string_view reason_of(Close c) noexcept;

@@ -54,11 +54,17 @@ std::string encode_envelope(const EnvelopeFacts& f) {
   append_string(out, f.command);
   out += ",\"traceId\":";
   append_string(out, f.trace_id);
-  out += ",\"user\":{\"id\":";
-  append_string(out, f.user_id);
-  out += ",\"name\":";
-  append_string(out, f.user_name);
-  out += "},\"conn\":";
+  if (!f.user_json.empty()) {
+    out += ",\"user\":";
+    out += f.user_json;
+  } else {
+    out += ",\"user\":{\"id\":";
+    append_string(out, f.user_id);
+    out += ",\"name\":";
+    append_string(out, f.user_name);
+    out += '}';
+  }
+  out += ",\"conn\":";
   append_string(out, f.conn_id);
   out += ",\"gateway\":";
   append_string(out, f.gateway_id);
@@ -128,6 +134,8 @@ std::optional<ControlMessage> parse_control(std::string_view verb, std::string_v
     c.verb = ControlMessage::Verb::leave;
   } else if (verb == "kick") {
     c.verb = ControlMessage::Verb::kick;
+  } else if (verb == "revoke") {
+    c.verb = ControlMessage::Verb::revoke;
   } else {
     why = "unknown control verb";
     return std::nullopt;
@@ -139,6 +147,33 @@ std::optional<ControlMessage> parse_control(std::string_view verb, std::string_v
       !string_field(*o, "conn", c.conn) || !string_field(*o, "reason", c.reason)) {
     why = "group, user, conn and reason must be strings";
     return std::nullopt;
+  }
+  if (c.verb == ControlMessage::Verb::revoke) {
+    if (!string_field(*o, "tokenId", c.token_id)) {
+      why = "tokenId must be a string";
+      return std::nullopt;
+    }
+    if (!c.conn.empty() || c.user.empty() == c.token_id.empty()) {
+      why = "give exactly one of user and tokenId";
+      return std::nullopt;
+    }
+    if (auto* ttl = o->if_contains("ttlS")) {
+      if (!ttl->is_int64() && !ttl->is_uint64()) {
+        why = "ttlS must be an integer";
+        return std::nullopt;
+      }
+      std::int64_t v = ttl->is_int64() ? ttl->as_int64() : 0;
+      if (v < 1 || v > 31536000) {
+        why = "ttlS must be 1..31536000";
+        return std::nullopt;
+      }
+      c.ttl_s = v;
+    }
+    if (c.token_id.size() > 256 || c.reason.size() > 120) {
+      why = "tokenId (256 bytes) or reason (120 bytes) too long";
+      return std::nullopt;
+    }
+    return c;
   }
   if (c.user.empty() == c.conn.empty()) {
     why = "give exactly one of user and conn";

@@ -10,13 +10,16 @@
 namespace wsgw::protocol {
 
 struct EnvelopeFacts {
-  std::string_view command;
-  std::string_view trace_id;
-  std::string_view user_id;
-  std::string_view user_name;
-  std::string_view conn_id;
-  std::string_view gateway_id;
-  std::string_view data_json;  // valid JSON text; empty = null
+  std::string_view command = {};
+  std::string_view trace_id = {};
+  std::string_view user_id = {};
+  std::string_view user_name = {};
+  std::string_view conn_id = {};
+  std::string_view gateway_id = {};
+  std::string_view data_json = {};  // valid JSON text; empty = null
+  // The auth service's user object (valid JSON object text); when set it is
+  // the envelope's `user` instead of {"id","name"}.
+  std::string_view user_json = {};
 };
 
 // {"command","traceId","user":{"id","name"},"conn","gateway","data"}
@@ -33,12 +36,14 @@ std::optional<std::string> reply_to_client(std::string_view command, std::string
 std::optional<std::string> push_to_client(std::string_view payload, std::string& why);
 
 struct ControlMessage {
-  enum class Verb : std::uint8_t { join, leave, kick };
+  enum class Verb : std::uint8_t { join, leave, kick, revoke };
   Verb verb;
   std::string group;    // join, leave
   std::string user;     // target user, or empty
   std::string conn;     // target connection id "<gatewayId>.<n>", or empty
-  std::string reason;   // kick
+  std::string token_id; // revoke: target token id (`jti`), or empty
+  std::string reason;   // kick, revoke
+  std::int64_t ttl_s = 0;  // revoke: how long to refuse the token; 0 = auth.revocation_ttl_s
 };
 
 // Parses wsgw.ctl.<verb>; nullopt with `why` for an unknown verb or payload.

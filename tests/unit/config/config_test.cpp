@@ -613,7 +613,37 @@ TEST_F(ConfigTest, ModeNoneNeedsNoKey) {
   c.auth_mode = "none";
   EXPECT_EQ(validate(c), std::nullopt);
   c.auth_mode = "basic";
-  EXPECT_EQ(message(validate(c)), "auth.mode: 'basic' is not one of jwt, none");
+  EXPECT_EQ(message(validate(c)), "auth.mode: 'basic' is not one of jwt, service, none");
+}
+
+TEST_F(ConfigTest, ModeServiceNeedsASubject) {
+  Config c;
+  c.auth_mode = "service";
+  EXPECT_EQ(message(validate(c)), "auth.service.subject: must be set when auth.mode = \"service\"");
+  c.auth_service_subject = "auth.verify";
+  EXPECT_EQ(validate(c), std::nullopt);
+  c.auth_service_subject = "wsgw.auth";
+  EXPECT_EQ(message(validate(c)),
+            "auth.service.subject: 'wsgw.auth' is not a valid NATS subject outside the "
+            "gateway's own prefix");
+  c.auth_service_subject = "auth.*";
+  EXPECT_NE(validate(c), std::nullopt);
+}
+
+TEST_F(ConfigTest, RevalidationNeedsTheServiceAndASaneInterval) {
+  Config c = valid_config();
+  c.revalidate_interval_ms = 60000;
+  EXPECT_EQ(message(validate(c)),
+            "auth.service.revalidate_interval_ms: re-validation needs auth.service.subject");
+  c.auth_service_subject = "auth.verify";
+  EXPECT_EQ(validate(c), std::nullopt);  // JWT at the handshake, the service on re-validation
+  c.revalidate_interval_ms = 500;
+  EXPECT_EQ(message(validate(c)),
+            "auth.service.revalidate_interval_ms: 500 is below 1000 (or 0 = off)");
+  c.revalidate_interval_ms = 60000;
+  c.auth_mode = "none";
+  EXPECT_EQ(message(validate(c)),
+            "auth.service.revalidate_interval_ms: auth.mode = \"none\" has no tokens to re-validate");
 }
 
 TEST_F(ConfigTest, LogLevelFromTheSupportedSet) {

@@ -46,7 +46,7 @@ TEST(Codes, EveryCloseCodeIsDocumented) {
       {1003, "unsupported_data"}, {1007, "invalid_payload"}, {1008, "policy_violation"},
       {1009, "message_too_big"}, {1011, "internal_error"}, {1012, "service_restart"},
       {4000, "idle_timeout"}, {4001, "replaced"}, {4002, "slow_consumer"}, {4003, "kicked"},
-      {4004, "token_expired"}, {4005, "token_revoked"}, {4006, "token_invalid"}};
+      {4004, "token_expired"}, {4005, "token_revoked"}, {4006, "token_invalid"}, {4007, "auth_unavailable"}};
   for (const auto& c : closes) {
     std::string row = "| " + std::to_string(c.code) + " | " + c.name + " |";
     EXPECT_NE(doc.find(row), std::string::npos) << "missing row: " << row;

@@ -31,6 +31,18 @@ TEST(ServiceMessages, EnvelopeWithoutDataHasNull) {
   EXPECT_TRUE(e.at("data").is_null());
 }
 
+TEST(ServiceMessages, EnvelopeCarriesTheAuthServicesUserObject) {
+  auto e = obj(encode_envelope({.command = "A",
+                                .user_id = "alice",
+                                .user_name = "ignored",
+                                .data_json = "",
+                                .user_json = R"({"id":"alice","name":"Al","roles":["admin"]})"}));
+  const auto& u = e.at("user").as_object();
+  EXPECT_EQ(u.at("id").as_string(), "alice");
+  EXPECT_EQ(u.at("name").as_string(), "Al");
+  EXPECT_EQ(u.at("roles").as_array().at(0).as_string(), "admin");
+}
+
 TEST(ServiceMessages, ReplyKeepsTheClientsCommandAndTraceId) {
   std::string why;
   auto r = reply_to_client("ECHO", "t-1", R"({"code":7,"message":"m","data":{"a":1},"command":"X"})", why);
@@ -92,6 +104,27 @@ TEST(ServiceMessages, ControlMessages) {
   EXPECT_EQ(k->verb, ControlMessage::Verb::kick);
   EXPECT_EQ(k->conn, "gw.7");
   EXPECT_EQ(k->reason, "bye");
+}
+
+TEST(ServiceMessages, RevokeNamesAUserOrATokenId) {
+  std::string why;
+  auto u = parse_control("revoke", R"({"user":"alice","reason":"logged out"})", why);
+  ASSERT_TRUE(u) << why;
+  EXPECT_EQ(u->verb, ControlMessage::Verb::revoke);
+  EXPECT_EQ(u->user, "alice");
+  EXPECT_EQ(u->reason, "logged out");
+  EXPECT_EQ(u->ttl_s, 0);
+  auto t = parse_control("revoke", R"({"tokenId":"jti-7","ttlS":600})", why);
+  ASSERT_TRUE(t) << why;
+  EXPECT_EQ(t->token_id, "jti-7");
+  EXPECT_TRUE(t->user.empty());
+  EXPECT_EQ(t->ttl_s, 600);
+  EXPECT_FALSE(parse_control("revoke", R"({"user":"a","tokenId":"t"})", why));  // two targets
+  EXPECT_FALSE(parse_control("revoke", R"({"conn":"gw.1"})", why));  // connections are kicked
+  EXPECT_FALSE(parse_control("revoke", R"({})", why));
+  EXPECT_FALSE(parse_control("revoke", R"({"tokenId":5})", why));
+  EXPECT_FALSE(parse_control("revoke", R"({"user":"a","ttlS":0})", why));
+  EXPECT_FALSE(parse_control("revoke", R"({"user":"a","ttlS":"1"})", why));
 }
 
 TEST(ServiceMessages, BadControlMessages) {
