@@ -12,6 +12,7 @@ namespace wsgw::auth {
 struct Credentials {
   std::string token;      // the bearer token, kept when the auth service re-validates it
   std::string user_json;  // the auth service's user object (JSON); empty = {"id","name"}
+  std::int64_t ttl_ms = 0;  // how long the auth service's answer holds; 0 = not given
 };
 
 struct Identity {

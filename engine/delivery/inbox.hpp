@@ -4,6 +4,7 @@
 // empty to non-empty, so a burst of pushes costs one wake-up, not one each.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -26,6 +27,10 @@ struct Delivery {
   ws::FramePtr frame;         // pushes: one encoded frame shared by all targets
   std::shared_ptr<const protocol::ControlMessage> control;
   std::string payload;        // reply: the service's raw reply
+  std::string command;        // pushes: the push's command (per-command counts)
+  // When the bus handed the message over; the worker measures its handling
+  // time (wsgw_nats_handling_seconds) from here.
+  std::chrono::steady_clock::time_point received{};
 };
 
 class Inbox {

@@ -7,9 +7,11 @@ namespace wsgw::delivery {
 PushRouter::PushRouter(std::vector<Inbox*> inboxes, std::string gateway_id)
     : inboxes_(std::move(inboxes)), gateway_id_(std::move(gateway_id)) {}
 
-ws::FramePtr PushRouter::frame_of(std::string_view payload, std::string_view subject_kind) {
+ws::FramePtr PushRouter::frame_of(std::string_view payload, std::string_view subject_kind,
+                                  Delivery& d) {
   std::string why;
-  auto text = protocol::push_to_client(payload, why);
+  d.received = std::chrono::steady_clock::now();
+  auto text = protocol::push_to_client(payload, why, &d.command);
   if (!text) {
     stats_.bad_pushes.fetch_add(1, std::memory_order_relaxed);
     WSGW_LOG(warn, "bad_push").kv("subject", subject_kind).kv("reason", why);
@@ -31,7 +33,7 @@ void PushRouter::on_push_user(std::string_view user_id, std::uint64_t workers,
                               std::string_view payload) {
   Delivery d;
   d.kind = Delivery::Kind::user;
-  d.frame = frame_of(payload, "user");
+  d.frame = frame_of(payload, "user", d);
   if (!d.frame) return;
   d.key.assign(user_id);
   to_workers(workers, d);
@@ -41,7 +43,7 @@ void PushRouter::on_push_group(std::string_view group, std::uint64_t workers,
                                std::string_view payload) {
   Delivery d;
   d.kind = Delivery::Kind::group;
-  d.frame = frame_of(payload, "group");
+  d.frame = frame_of(payload, "group", d);
   if (!d.frame) return;
   d.key.assign(group);
   to_workers(workers, d);
@@ -50,7 +52,7 @@ void PushRouter::on_push_group(std::string_view group, std::uint64_t workers,
 void PushRouter::on_push_conn(std::uint64_t conn_seq, std::string_view payload) {
   Delivery d;
   d.kind = Delivery::Kind::conn;
-  d.frame = frame_of(payload, "conn");
+  d.frame = frame_of(payload, "conn", d);
   if (!d.frame) return;
   d.number = conn_seq;
   // A connection's sequence number names its worker.
@@ -60,7 +62,7 @@ void PushRouter::on_push_conn(std::uint64_t conn_seq, std::string_view payload) 
 void PushRouter::on_push_all(std::string_view payload) {
   Delivery d;
   d.kind = Delivery::Kind::all;
-  d.frame = frame_of(payload, "all");
+  d.frame = frame_of(payload, "all", d);
   if (!d.frame) return;
   to_workers(~std::uint64_t{0}, d);
 }
@@ -81,6 +83,7 @@ void PushRouter::on_control(std::string_view verb, std::string_view payload) {
   }
   Delivery d;
   d.kind = Delivery::Kind::control;
+  d.received = std::chrono::steady_clock::now();
   d.control = std::make_shared<const protocol::ControlMessage>(std::move(*msg));
   to_workers(mask, d);
 }
@@ -90,6 +93,7 @@ void PushRouter::on_reply(unsigned worker, std::uint64_t request_id, bus::ReplyS
   if (worker >= inboxes_.size()) return;
   Delivery d;
   d.kind = Delivery::Kind::reply;
+  d.received = std::chrono::steady_clock::now();
   d.status = status;
   d.number = request_id;
   d.payload.assign(payload);

@@ -44,7 +44,8 @@ class PushRouter final : public bus::BusHandler {
 
  private:
   // Encodes the push once; nullptr (counted, logged) when it is invalid.
-  ws::FramePtr frame_of(std::string_view payload, std::string_view subject_kind);
+  // Also stamps `d` with its arrival time and the push's command.
+  ws::FramePtr frame_of(std::string_view payload, std::string_view subject_kind, Delivery& d);
   void to_workers(std::uint64_t mask, const Delivery& d);
 
   std::vector<Inbox*> inboxes_;

@@ -97,7 +97,8 @@ std::optional<std::string> reply_to_client(std::string_view command, std::string
   return encode_message(command, trace_id, data, code, message);
 }
 
-std::optional<std::string> push_to_client(std::string_view payload, std::string& why) {
+std::optional<std::string> push_to_client(std::string_view payload, std::string& why,
+                                          std::string* command) {
   json::value holder;
   const json::object* o = parse_object(payload, holder, why);
   if (o == nullptr) return std::nullopt;
@@ -122,6 +123,7 @@ std::optional<std::string> push_to_client(std::string_view payload, std::string&
     return std::nullopt;
   }
   std::string data = m.data.is_null() ? "null" : json::serialize(m.data);
+  if (command != nullptr) *command = m.command;
   return encode_message(m.command, m.trace_id, data, code, message);
 }
 

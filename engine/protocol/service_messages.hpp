@@ -33,7 +33,9 @@ std::optional<std::string> reply_to_client(std::string_view command, std::string
 
 // A push payload turned into the client's message, or nullopt (with `why`)
 // when it is not an object with a valid `command`.
-std::optional<std::string> push_to_client(std::string_view payload, std::string& why);
+// `command`, when given, receives the push's command (for per-command counts).
+std::optional<std::string> push_to_client(std::string_view payload, std::string& why,
+                                          std::string* command = nullptr);
 
 struct ControlMessage {
   enum class Verb : std::uint8_t { join, leave, kick, revoke };

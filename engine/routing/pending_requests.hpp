@@ -4,10 +4,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
+#include "engine/bus/bus.hpp"
 #include "engine/time/timing_wheel.hpp"
 
 namespace wsgw::session {
@@ -25,6 +28,9 @@ struct PendingRequest : time::WheelHook {
   std::string command;
   std::string trace_id;
   std::string subject;
+  // Set for the gateway's own requests (the auth service): called with the
+  // reply, or with timed_out = true, instead of answering a client.
+  std::function<void(bool timed_out, bus::ReplyStatus status, std::string_view payload)> on_done;
 };
 
 class PendingRequests {

@@ -51,7 +51,7 @@ std::optional<std::string> Gateway::prepare() {
     std::string error;
     shared_.verifier = auth::JwtVerifier::create(opt, error);
     if (!shared_.verifier) return "auth.jwt: " + error;
-  } else {
+  } else if (cfg.auth_mode == "none") {
     WSGW_LOG(warn, "auth_disabled")
         .kv("detail", "auth.mode is \"none\": clients name themselves; never use this in production");
   }

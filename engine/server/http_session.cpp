@@ -22,15 +22,6 @@ std::int64_t unix_now() {
       .count();
 }
 
-// A user id becomes a NATS subject token later (encoded there); here it only
-// has to be a sane identifier: 1-256 bytes, no control characters.
-bool acceptable_user_id(std::string_view id) {
-  if (id.empty() || id.size() > 256) return false;
-  for (unsigned char c : id)
-    if (c < 0x20 || c == 0x7f) return false;
-  return true;
-}
-
 }  // namespace
 
 HttpSession::HttpSession(Worker& worker, asio::ip::tcp::socket socket)
@@ -48,6 +39,11 @@ void HttpSession::run() {
 }
 
 void HttpSession::on_read(beast::error_code ec, std::size_t) {
+  {
+    beast::error_code rec;
+    auto ep = stream_.socket().remote_endpoint(rec);
+    if (!rec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+  }
   if (ec == beast::http::error::header_limit) {
     return refuse(431, "request header too large", "header_too_large");
   }
@@ -59,6 +55,7 @@ void HttpSession::on_read(beast::error_code ec, std::size_t) {
     if (ec != asio::error::operation_aborted) {
       WSGW_LOG(debug, "handshake_failed").kv("reason", ec.message());
     }
+    worker_.shared().count_handshake_failure("dropped");
     beast::error_code ignored;
     stream_.socket().close(ignored);
     return;
@@ -78,30 +75,79 @@ void HttpSession::on_read(beast::error_code ec, std::size_t) {
     return refuse(503, "gateway is full", "full");
   }
 
-  if (shared.verifier == nullptr) {
-    // auth.mode "none": development only, the user names itself.
-    if (!acceptable_user_id(up.query_user)) {
+  // Written once the token checks out.
+  response_ = http::make_switching_protocols(up, shared.upgrade.subprotocol);
+
+  if (shared.cfg.auth_mode == "none") {
+    // Development only: the user names itself.
+    if (!auth::acceptable_user_id(up.query_user)) {
       return refuse(401, "missing or invalid user parameter", "no_user",
                     "WWW-Authenticate: Bearer");
     }
-    identity_.user_id = up.query_user;
-    identity_.name = up.query_name;
-  } else {
-    if (up.token.empty()) {
-      return refuse(401, "missing token", "no_token", "WWW-Authenticate: Bearer");
-    }
+    auth::Identity id;
+    id.user_id = up.query_user;
+    id.name = up.query_name;
+    return accept(std::move(id), {}, 0, {});
+  }
+  if (up.token.empty()) {
+    return refuse(401, "missing token", "no_token", "WWW-Authenticate: Bearer");
+  }
+  if (shared.cfg.auth_mode == "jwt") {
     auto res = shared.verifier->verify(up.token, unix_now());
     if (!res.ok) {
+      shared.auth.count(auth::AuthKind::handshake, AuthOutcome::invalid);
       return refuse(401, "invalid token: " + res.error, "bad_token",
                     "WWW-Authenticate: Bearer error=\"invalid_token\"");
     }
-    if (!acceptable_user_id(res.identity.user_id)) {
+    if (!auth::acceptable_user_id(res.identity.user_id)) {
       return refuse(401, "invalid token: bad user id", "bad_user");
     }
-    identity_ = std::move(res.identity);
+    return accept(std::move(res.identity), up.token, 0, {});
   }
+  // auth.mode "service": ask, and carry on when the answer comes; the worker
+  // serves its other connections meanwhile.
+  auth::AuthItem item{.token = up.token, .remote = remote_};
+  worker_.ask_auth_service(auth::AuthKind::handshake, {&item, 1},
+                           [self = shared_from_this(), token = std::string(up.token)](
+                               std::vector<auth::AuthAnswer>& a) {
+                             self->on_service_answer(a.front(), token);
+                           });
+}
 
-  response_ = http::make_switching_protocols(up, shared.upgrade.subprotocol);
+void HttpSession::on_service_answer(auth::AuthAnswer& a, const std::string& token) {
+  SharedState& shared = worker_.shared();
+  switch (a.status) {
+    case auth::AuthAnswer::Status::missing:
+      shared.auth.count(auth::AuthKind::handshake, AuthOutcome::unavailable);
+      return refuse(503, "auth service unavailable", "auth_unavailable", "Retry-After: 5");
+    case auth::AuthAnswer::Status::invalid:
+      shared.auth.count(auth::AuthKind::handshake, AuthOutcome::invalid);
+      return refuse(401, "invalid token: " + a.reason, "bad_token",
+                    "WWW-Authenticate: Bearer error=\"invalid_token\"");
+    case auth::AuthAnswer::Status::valid:
+      return accept(std::move(a.identity), token, a.ttl_ms, std::move(a.user_json));
+  }
+}
+
+void HttpSession::accept(auth::Identity identity, const std::string& token, std::int64_t ttl_ms,
+                         std::string user_json) {
+  SharedState& shared = worker_.shared();
+  if (shared.cfg.auth_mode != "none") {
+    if (worker_.revoked(identity)) {
+      shared.auth.count(auth::AuthKind::handshake, AuthOutcome::revoked);
+      return refuse(401, "invalid token: revoked", "revoked",
+                    "WWW-Authenticate: Bearer error=\"invalid_token\"");
+    }
+    shared.auth.count(auth::AuthKind::handshake, AuthOutcome::valid);
+    if (shared.keeps_tokens()) {
+      auto creds = std::make_shared<auth::Credentials>();
+      creds->token = token;
+      creds->user_json = std::move(user_json);
+      creds->ttl_ms = ttl_ms;
+      identity.credentials = std::move(creds);
+    }
+  }
+  identity_ = std::move(identity);
   stream_.expires_after(std::chrono::milliseconds(shared.cfg.handshake_timeout_ms));
   asio::async_write(stream_, asio::buffer(response_),
                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
@@ -111,13 +157,12 @@ void HttpSession::on_read(beast::error_code ec, std::size_t) {
 
 void HttpSession::refuse(unsigned status, std::string_view reason, std::string_view log_reason,
                          std::string_view extra_header) {
-  beast::error_code ec;
-  auto ep = stream_.socket().remote_endpoint(ec);
+  worker_.shared().count_handshake_failure(log_reason);
   WSGW_LOG(info, "handshake_refused")
       .kv("status", status)
       .kv("reason", log_reason)
       .kv("detail", reason)
-      .kv("remote", ec ? std::string() : ep.address().to_string());
+      .kv("remote", remote_);
   response_ = http::make_refusal(status, reason, extra_header);
   stream_.expires_after(std::chrono::milliseconds(worker_.shared().cfg.handshake_timeout_ms));
   asio::async_write(stream_, asio::buffer(response_),
@@ -139,6 +184,7 @@ void HttpSession::on_upgraded(beast::error_code ec) {
     return;
   }
   stream_.expires_never();
+  worker_.shared().handshakes.fetch_add(1, std::memory_order_relaxed);
   // Bytes the client sent after its request (its first frames) were read into
   // the handshake buffer; the session parses them first.
   auto data = buffer_.data();

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 
+#include "engine/auth/auth_service_protocol.hpp"
 #include "engine/auth/identity.hpp"
 
 namespace wsgw::server {
@@ -30,12 +31,17 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
               std::string_view extra_header = {});
   void on_refusal_written(boost::beast::error_code ec);
   void on_upgraded(boost::beast::error_code ec);
+  // The token checked out as `identity`: refuse it if revoked, else upgrade.
+  void accept(auth::Identity identity, const std::string& token, std::int64_t ttl_ms,
+              std::string user_json);
+  void on_service_answer(auth::AuthAnswer& a, const std::string& token);
 
   Worker& worker_;
   boost::beast::tcp_stream stream_;
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::empty_body>> parser_;
   std::string response_;
+  std::string remote_;
   auth::Identity identity_;
 };
 

@@ -1,5 +1,7 @@
 #include "engine/server/metrics_collector.hpp"
 
+#include <array>
+#include <map>
 #include <string>
 
 namespace wsgw::server {
@@ -68,6 +70,112 @@ void collect_metrics(Gateway& gateway, const bus::Bus& bus, admin::MetricsWriter
             {{"outcome", "unavailable"}});
   m.counter(kUpstream, kUpstreamHelp, static_cast<double>(late), {{"outcome", "late_reply"}});
   m.counter("wsgw_script_calls_total", "Script handle(ctx) calls", static_cast<double>(script_calls));
+
+  // Handshakes and their failures.
+  m.counter("wsgw_handshakes_total", "WebSocket upgrades accepted",
+            static_cast<double>(shared.handshakes.load(std::memory_order_relaxed)));
+  for (std::size_t i = 0; i < kHandshakeFailureKinds; ++i) {
+    m.counter("wsgw_handshake_failures_total",
+              "Handshakes refused or dropped before the upgrade, by reason",
+              static_cast<double>(shared.handshake_failures[i].load(std::memory_order_relaxed)),
+              {{"reason", std::string(kHandshakeFailureReasons[i])}});
+  }
+
+  // Closes by code, connections per user, backlogs, per-command messages.
+  std::array<std::uint64_t, std::size(Worker::kCountedCloses) + 1> closes{};
+  std::array<std::uint64_t, 65> users_by_conns{};
+  std::uint64_t inbox_backlog = 0, revalidation_backlog = 0;
+  std::int64_t queued_bytes = 0;
+  std::map<std::string, std::pair<std::uint64_t, std::uint64_t>, std::less<>> per_command;
+  admin::Histogram::Snapshot handling;
+  for (auto& w : gateway.workers()) {
+    const auto& st = w->stats();
+    for (std::size_t i = 0; i < closes.size(); ++i) closes[i] += st.closes[i].load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < users_by_conns.size(); ++i)
+      users_by_conns[i] += st.users_by_connections[i].load(std::memory_order_relaxed);
+    inbox_backlog += st.inbox_backlog.load(std::memory_order_relaxed);
+    revalidation_backlog += st.revalidation_backlog.load(std::memory_order_relaxed);
+    queued_bytes += w->queued_bytes.load(std::memory_order_relaxed);
+    w->commands().for_each([&](std::string_view name, std::uint64_t in, std::uint64_t out) {
+      auto& e = per_command[std::string(name)];
+      e.first += in;
+      e.second += out;
+    });
+    auto snap = w->handling_time().snapshot();
+    if (handling.counts.empty()) {
+      handling = std::move(snap);
+    } else {
+      for (std::size_t i = 0; i < handling.counts.size() && i < snap.counts.size(); ++i)
+        handling.counts[i] += snap.counts[i];
+      handling.sum += snap.sum;
+      handling.count += snap.count;
+    }
+  }
+  for (std::size_t i = 0; i < closes.size(); ++i) {
+    std::string code = i < std::size(Worker::kCountedCloses)
+                           ? std::to_string(Worker::kCountedCloses[i])
+                           : std::string("other");
+    m.counter("wsgw_closes_total",
+              "Connections closed, by WebSocket close code (1006: lost without a close frame)",
+              static_cast<double>(closes[i]), {{"code", code}});
+  }
+  std::size_t max_per_user = 0;
+  for (std::size_t i = users_by_conns.size(); i-- > 1;) {
+    if (users_by_conns[i] != 0) {
+      max_per_user = i;
+      break;
+    }
+  }
+  m.gauge("wsgw_connections_per_user_max",
+          "Most open connections held by one user (64 means 64 or more)",
+          static_cast<double>(max_per_user));
+  m.gauge("wsgw_backlog_messages",
+          "Messages from NATS handed to workers and not yet handled",
+          static_cast<double>(inbox_backlog));
+  m.gauge("wsgw_send_queue_bytes", "Bytes queued to clients and not yet written",
+          static_cast<double>(queued_bytes < 0 ? 0 : queued_bytes));
+  for (const auto& [name, io] : per_command) {
+    m.counter("wsgw_messages_in_total",
+              "Client messages received, by command (_unknown: no such command; _invalid: not "
+              "a valid message)",
+              static_cast<double>(io.first), {{"command", name}});
+    m.counter("wsgw_messages_out_total", "Messages sent to clients (replies and pushes), by command",
+              static_cast<double>(io.second), {{"command", name}});
+  }
+  if (!handling.counts.empty()) {
+    m.histogram("wsgw_nats_handling_seconds",
+                "Time from a NATS message reaching the gateway to a worker having handled it "
+                "(a push queued to every target, a reply passed on)",
+                handling);
+  }
+
+  // Tokens.
+  const auto& a = shared.auth;
+  const char* kinds[] = {"handshake", "refresh", "revalidate"};
+  for (std::size_t k = 0; k < 3; ++k) {
+    for (std::size_t o = 0; o < std::size(kAuthOutcomes); ++o) {
+      m.counter("wsgw_auth_total", "Token checks, by kind and outcome",
+                static_cast<double>(a.checks[k][o].load(std::memory_order_relaxed)),
+                {{"kind", kinds[k]}, {"outcome", std::string(kAuthOutcomes[o])}});
+    }
+  }
+  const char* kAuthReq = "wsgw_auth_service_requests_total";
+  const char* kAuthReqHelp = "Requests to the auth service, by how they ended";
+  m.counter(kAuthReq, kAuthReqHelp, static_cast<double>(a.requests_ok.load()), {{"outcome", "ok"}});
+  m.counter(kAuthReq, kAuthReqHelp, static_cast<double>(a.requests_timeout.load()), {{"outcome", "timeout"}});
+  m.counter(kAuthReq, kAuthReqHelp, static_cast<double>(a.requests_no_responders.load()),
+            {{"outcome", "no_responders"}});
+  m.counter(kAuthReq, kAuthReqHelp, static_cast<double>(a.requests_unavailable.load()),
+            {{"outcome", "unavailable"}});
+  m.counter(kAuthReq, kAuthReqHelp, static_cast<double>(a.requests_bad_reply.load()),
+            {{"outcome", "bad_reply"}});
+  m.counter("wsgw_revocations_total", "wsgw.ctl.revoke messages applied",
+            static_cast<double>(a.revocations.load()));
+  m.gauge("wsgw_revocation_entries", "Users and token ids currently refused after a revocation",
+          static_cast<double>(shared.revocations.size()));
+  m.gauge("wsgw_auth_revalidation_backlog",
+          "Connections due for re-validation waiting for their turn",
+          static_cast<double>(revalidation_backlog));
   m.counter("wsgw_script_errors_total", "Script handle(ctx) calls that failed (answered 520)",
             static_cast<double>(script_errors));
   m.counter("wsgw_rate_limited_total", "Commands refused by a script's rate limit (429)",

@@ -57,6 +57,13 @@ Worker::Worker(unsigned index, SharedState& shared)
   limits_.idle_timeout_ticks = ms_to_ticks(cfg.idle_timeout_ms, cfg.tick_ms);
   limits_.close_timeout_ticks = ms_to_ticks(2000, cfg.tick_ms);
   limits_.expiry_grace_s = cfg.auth_mode == "jwt" ? cfg.jwt_leeway_s : 0;
+  limits_.expiry_warning_s = cfg.expiry_warning_s;
+}
+
+std::size_t Worker::close_index(std::uint16_t code) {
+  for (std::size_t i = 0; i < std::size(kCountedCloses); ++i)
+    if (kCountedCloses[i] == code) return i;
+  return std::size(kCountedCloses);
 }
 
 Worker::~Worker() { join(); }
@@ -127,6 +134,8 @@ void Worker::on_tick() {
       static_cast<Session&>(h).on_timer();
     }
   });
+  revalidate_step();
+  stats_.inbox_backlog.store(inbox_.size(), std::memory_order_relaxed);
   if (stopping_) drain_step();
   if (stopping_ && drain_next_ >= drain_queue_.size() && wheel_.size() == 0) {
     // Every session has finished its close handshake (or timed out) and every
@@ -224,9 +233,12 @@ void Worker::adopt(tcp::socket socket, auth::Identity identity, std::string earl
   auto s = std::make_shared<Session>(*this, std::move(socket), seq, std::move(identity));
   // The first local connection of a user subscribes this gateway to the
   // user's subject: NATS then routes the user's pushes here.
-  bool first_of_user = sessions_.find_user(s->identity().user_id) == nullptr;
+  const auto* before = sessions_.find_user(s->identity().user_id);
+  bool first_of_user = before == nullptr;
+  std::size_t had = before ? before->size() : 0;
   auto evicted = sessions_.add(s->identity().user_id, seq, s.get(),
                                shared_.cfg.max_connections_per_user, nullptr);
+  count_user_connections(had, sessions_.find_user(s->identity().user_id)->size());
   if (first_of_user && shared_.bus) {
     shared_.bus->add_interest(bus::InterestKind::user, s->identity().user_id, index_);
   }
@@ -246,8 +258,12 @@ void Worker::adopt(tcp::socket socket, auth::Identity identity, std::string earl
   data["idleTimeoutMs"] = shared_.cfg.idle_timeout_ms;
   data["maxMessageBytes"] = shared_.cfg.max_message_bytes;
   if (s->identity().expires_at != 0) data["tokenExpiresAt"] = s->identity().expires_at;
-  s->send_text(protocol::encode_message("WELCOME", "", boost::json::serialize(data), 0,
-                                        protocol::message_of(Error::ok)));
+  reply(*s, "WELCOME", protocol::encode_message("WELCOME", "", boost::json::serialize(data), 0,
+                                                protocol::message_of(Error::ok)));
+  if (s->identity().credentials) {
+    s->last_valid_tick = wheel_.now();
+    arm_revalidation(*s, s->identity().credentials->ttl_ms, true);
+  }
   WSGW_LOG(debug, "conn_open").kv("conn", s->id()).kv("user", s->identity().user_id);
   s->start(early);
   // A handshake that finished after the drain began is told at once.
@@ -260,13 +276,22 @@ void Worker::adopt(tcp::socket socket, auth::Identity identity, std::string earl
 void Worker::on_closed(Session& s) {
   if (!s.indexed) return;
   s.indexed = false;
+  auto& closes = stats_.closes[close_index(s.close_code())];
+  closes.store(closes.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+
   if (s.groups) {
     auto groups = *s.groups;
     for (const auto& g : groups) leave_group(s, g);
   }
-  if (sessions_.remove(s.identity().user_id, s.seq(), &s) && shared_.bus) {
-    shared_.bus->remove_interest(bus::InterestKind::user, s.identity().user_id, index_);
-  }
+  const auto& user = s.identity().user_id;
+  const auto* conns = sessions_.find_user(user);
+  std::size_t before = conns ? conns->size() : 0;
+  bool last = sessions_.remove(user, s.seq(), &s);
+  conns = sessions_.find_user(user);
+  std::size_t after = conns ? conns->size() : 0;
+  // An evicted session (4001) already left its user's list in add().
+  if (before != after) count_user_connections(before, after);
+  if (last && shared_.bus) shared_.bus->remove_interest(bus::InterestKind::user, user, index_);
   shared_.connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
@@ -289,11 +314,16 @@ void Worker::on_text(Session& s, std::string_view text) {
   Error e = protocol::parse_client_message(text, msg, detail);
   if (e != Error::ok) {
     WSGW_LOG(debug, "bad_message").kv("conn", s.id()).kv("traceId", msg.trace_id).kv("detail", detail);
-    s.send_text(protocol::encode_error(msg.command, msg.trace_id, e, detail));
+    commands_.add_in("_invalid");
+    reply(s, "_invalid", protocol::encode_error(msg.command, msg.trace_id, e, detail));
     return;
   }
-  if (msg.command == "HEALTH") return handle_health(s, msg.trace_id);
+  if (msg.command == "HEALTH") {
+    commands_.add_in("HEALTH");
+    return handle_health(s, msg.trace_id);
+  }
   if (msg.command == "AUTH") {
+    commands_.add_in("AUTH");
     std::string token = msg.token;
     if (token.empty() && msg.data.is_object()) {
       if (auto* t = msg.data.as_object().if_contains("token"); t && t->is_string())
@@ -303,13 +333,17 @@ void Worker::on_text(Session& s, std::string_view text) {
   }
   // Scripts first: a command ships by dropping a file.
   if (const script::CommandSpec* spec = scripts_ ? scripts_->find(msg.command) : nullptr) {
+    commands_.add_in(msg.command);
     return run_script_command(s, *spec, msg);
   }
   if (const routing::Route* route = routes_ ? routes_->find(msg.command) : nullptr) {
+    commands_.add_in(msg.command);
     return forward(s, *route, msg);
   }
   WSGW_LOG(debug, "unknown_command").kv("conn", s.id()).kv("traceId", msg.trace_id).kv("command", msg.command);
-  s.send_text(protocol::encode_error(msg.command, msg.trace_id, Error::unknown_command));
+  // Unknown names are not counted one by one: a client could invent any number.
+  commands_.add_in("_unknown");
+  reply(s, "_unknown", protocol::encode_error(msg.command, msg.trace_id, Error::unknown_command));
 }
 
 void Worker::set_routes(std::shared_ptr<const routing::RouteTable> routes) {
@@ -342,12 +376,12 @@ void Worker::run_script_command(Session& s, const script::CommandSpec& spec,
                                 protocol::ClientMessage& msg) {
   if (spec.rate_per_sec > 0 && !take_rate_token(s, spec)) {
     ++stats_.rate_limited;
-    s.send_text(protocol::encode_error(msg.command, msg.trace_id, Error::rate_limited));
+    reply(s, msg.command, protocol::encode_error(msg.command, msg.trace_id, Error::rate_limited));
     return;
   }
   std::string data = msg.data.is_null() ? std::string() : boost::json::serialize(msg.data);
   if (spec.max_data_bytes != 0 && data.size() > spec.max_data_bytes) {
-    s.send_text(protocol::encode_error(msg.command, msg.trace_id, Error::too_large,
+    reply(s, msg.command, protocol::encode_error(msg.command, msg.trace_id, Error::too_large,
                                        "data over " + std::to_string(spec.max_data_bytes) +
                                            " bytes"));
     return;
@@ -376,7 +410,7 @@ void Worker::run_script_command(Session& s, const script::CommandSpec& spec,
   }
   switch (r.action) {
     case script::HandleResult::Action::reply:
-      s.send_text(protocol::encode_message(msg.command, msg.trace_id, r.reply_data_json, r.code,
+      reply(s, msg.command, protocol::encode_message(msg.command, msg.trace_id, r.reply_data_json, r.code,
                                            r.message.empty() && r.code == 0
                                                ? protocol::message_of(Error::ok)
                                                : std::string_view(r.message)));
@@ -389,7 +423,7 @@ void Worker::run_script_command(Session& s, const script::CommandSpec& spec,
           .kv("command", msg.command)
           .kv("file", spec.file)
           .kv("error", r.error);
-      s.send_text(protocol::encode_error(msg.command, msg.trace_id, Error::script_error));
+      reply(s, msg.command, protocol::encode_error(msg.command, msg.trace_id, Error::script_error));
       return;
     case script::HandleResult::Action::forward: {
       routing::Route route;
@@ -407,7 +441,7 @@ void Worker::run_script_command(Session& s, const script::CommandSpec& spec,
 void Worker::forward(Session& s, const routing::Route& route, protocol::ClientMessage& msg,
                      const std::string* data_json) {
   if (s.draining) {
-    s.send_text(protocol::encode_error(msg.command, msg.trace_id, Error::unavailable,
+    reply(s, msg.command, protocol::encode_error(msg.command, msg.trace_id, Error::unavailable,
                                        "gateway is draining: reconnect"));
     return;
   }
@@ -417,12 +451,12 @@ void Worker::forward(Session& s, const routing::Route& route, protocol::ClientMe
   }
   bool request = route.mode == routing::Route::Mode::request;
   if (request && s.inflight >= shared_.cfg.max_inflight_per_conn) {
-    s.send_text(protocol::encode_error(msg.command, msg.trace_id, Error::rate_limited,
+    reply(s, msg.command, protocol::encode_error(msg.command, msg.trace_id, Error::rate_limited,
                                        "too many requests awaiting replies"));
     return;
   }
   if (shared_.bus == nullptr) {
-    s.send_text(protocol::encode_error(msg.command, msg.trace_id, Error::unavailable));
+    reply(s, msg.command, protocol::encode_error(msg.command, msg.trace_id, Error::unavailable));
     return;
   }
   std::string serialized;
@@ -438,7 +472,10 @@ void Worker::forward(Session& s, const routing::Route& route, protocol::ClientMe
                                                     .user_name = s.identity().name,
                                                     .conn_id = conn_id,
                                                     .gateway_id = shared_.cfg.gateway_id,
-                                                    .data_json = data});
+                                                    .data_json = data,
+                                                    .user_json = s.identity().credentials
+                                                                     ? std::string_view(s.identity().credentials->user_json)
+                                                                     : std::string_view()});
   std::uint64_t id = next_request_id_++;
   bus::SendResult res = request ? shared_.bus->request(route.subject, envelope, index_, id)
                                 : shared_.bus->publish(route.subject, envelope);
@@ -450,13 +487,13 @@ void Worker::forward(Session& s, const routing::Route& route, protocol::ClientMe
         .kv("traceId", msg.trace_id)
         .kv("subject", route.subject)
         .kv("reason", res == bus::SendResult::too_large ? "too large" : "bus unavailable");
-    s.send_text(protocol::encode_error(msg.command, msg.trace_id, e));
+    reply(s, msg.command, protocol::encode_error(msg.command, msg.trace_id, e));
     return;
   }
   if (!request) {
     ++stats_.publishes;
     if (route.ack) {
-      s.send_text(protocol::encode_message(msg.command, msg.trace_id, "null", 0,
+      reply(s, msg.command, protocol::encode_message(msg.command, msg.trace_id, "null", 0,
                                            protocol::message_of(Error::ok)));
     }
     return;
@@ -478,6 +515,7 @@ void Worker::on_reply(const delivery::Delivery& d) {
     ++stats_.late_replies;
     return;
   }
+  if (r->on_done) return r->on_done(false, d.status, d.payload);
   auto s = r->session.lock();
   if (!s) return;
   --s->inflight;
@@ -493,7 +531,7 @@ void Worker::on_reply(const delivery::Delivery& d) {
   if (d.status == bus::ReplyStatus::no_responders) {
     ++stats_.no_responders;
     WSGW_LOG(info, "no_responders").kv("conn", s->id()).kv("traceId", r->trace_id).kv("subject", r->subject);
-    s->send_text(protocol::encode_error(r->command, r->trace_id, Error::no_responders));
+    reply(*s, r->command, protocol::encode_error(r->command, r->trace_id, Error::no_responders));
     return;
   }
   std::string why;
@@ -504,39 +542,49 @@ void Worker::on_reply(const delivery::Delivery& d) {
         .kv("traceId", r->trace_id)
         .kv("subject", r->subject)
         .kv("reason", why);
-    s->send_text(protocol::encode_error(r->command, r->trace_id, Error::internal,
+    reply(*s, r->command, protocol::encode_error(r->command, r->trace_id, Error::internal,
                                         "bad reply from service"));
     return;
   }
   ++stats_.replies;
-  s->send_text(*text);
+  reply(*s, r->command, *text);
 }
 
 void Worker::on_request_timeout(routing::PendingRequest& hook) {
   auto r = pending_.take(hook.id);
   if (!r) return;
+  if (r->on_done) return r->on_done(true, bus::ReplyStatus::ok, {});
   ++stats_.timeouts;
   auto s = r->session.lock();
   if (!s) return;
   --s->inflight;
   WSGW_LOG(info, "request_timeout").kv("conn", s->id()).kv("traceId", r->trace_id).kv("subject", r->subject);
   if (!s->is_open()) return;
-  s->send_text(protocol::encode_error(r->command, r->trace_id, Error::timeout));
+  reply(*s, r->command, protocol::encode_error(r->command, r->trace_id, Error::timeout));
   if (s->draining && s->inflight == 0) finish_drained(*s);
 }
 
 void Worker::drain_inbox() {
   inbox_.drain(drained_);
-  for (const auto& d : drained_) deliver(d);
+  for (const auto& d : drained_) {
+    deliver(d);
+    if (d.received != std::chrono::steady_clock::time_point{}) {
+      handling_time_.observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - d.received).count());
+    }
+  }
   drained_.clear();
 }
 
-void Worker::send_all(const std::vector<Session*>& targets, const ws::FramePtr& frame) {
+std::uint64_t Worker::send_all(const std::vector<Session*>& targets, const ws::FramePtr& frame) {
   // `targets` is a snapshot: sending may close a slow consumer, which changes
   // the index being walked.
+  std::uint64_t queued = 0;
   for (Session* s : targets) {
-    if (s->send(frame) == Session::SendStatus::queued) ++stats_.delivered;
+    if (s->send(frame) == Session::SendStatus::queued) ++queued;
   }
+  stats_.delivered += queued;
+  return queued;
 }
 
 void Worker::deliver(const delivery::Delivery& d) {
@@ -562,11 +610,12 @@ void Worker::deliver(const delivery::Delivery& d) {
       on_reply(d);
       return;
   }
-  send_all(targets_, d.frame);
+  if (std::uint64_t n = send_all(targets_, d.frame)) commands_.add_out(d.command, n);
 }
 
 void Worker::apply_control(const protocol::ControlMessage& c) {
   using Verb = protocol::ControlMessage::Verb;
+  if (c.verb == Verb::revoke) return apply_revoke(c);
   targets_.clear();
   if (!c.conn.empty()) {
     auto parts = protocol::split_conn_id(c.conn);
@@ -582,6 +631,7 @@ void Worker::apply_control(const protocol::ControlMessage& c) {
         WSGW_LOG(info, "kicked").kv("conn", s->id()).kv("user", s->identity().user_id).kv("reason", c.reason);
         s->close(Close::kicked, c.reason);
         break;
+      case Verb::revoke: break;  // apply_revoke
     }
   }
 }
@@ -616,34 +666,24 @@ void Worker::leave_group(Session& s, const std::string& group) {
 
 void Worker::handle_health(Session& s, const std::string& trace_id) {
   std::string data = "{\"ts\":" + std::to_string(unix_ms()) + "}";
-  s.send_text(protocol::encode_message("HEALTH", trace_id, data, 0, protocol::message_of(Error::ok)));
+  reply(s, "HEALTH", protocol::encode_message("HEALTH", trace_id, data, 0, protocol::message_of(Error::ok)));
 }
 
-void Worker::handle_auth(Session& s, const std::string& trace_id, const std::string& token) {
-  if (shared_.verifier == nullptr) {
-    // auth.mode "none" has no tokens to refresh.
-    s.send_text(protocol::encode_message("AUTH", trace_id, "null", 0, protocol::message_of(Error::ok)));
-    return;
+void Worker::reply(Session& s, std::string_view command, std::string_view text) {
+  if (s.send_text(text) == Session::SendStatus::queued) commands_.add_out(command);
+}
+
+void Worker::count_user_connections(std::size_t before, std::size_t after) {
+  auto bucket = [](std::size_t n) { return std::min<std::size_t>(n, 64); };
+  auto& buckets = stats_.users_by_connections;
+  if (before != 0) {
+    auto& b = buckets[bucket(before)];
+    b.store(b.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
   }
-  if (token.empty()) {
-    s.send_text(protocol::encode_error("AUTH", trace_id, Error::unauthorized, "missing token"));
-    return;
+  if (after != 0) {
+    auto& a = buckets[bucket(after)];
+    a.store(a.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
-  auto res = shared_.verifier->verify(token, unix_ms() / 1000);
-  if (!res.ok) {
-    WSGW_LOG(info, "auth_refresh_failed").kv("conn", s.id()).kv("traceId", trace_id).kv("reason", res.error);
-    s.send_text(protocol::encode_error("AUTH", trace_id, Error::unauthorized, "invalid token: " + res.error));
-    return;
-  }
-  if (res.identity.user_id != s.identity().user_id) {
-    WSGW_LOG(warn, "auth_user_mismatch").kv("conn", s.id()).kv("traceId", trace_id).kv("user", s.identity().user_id);
-    s.send_text(protocol::encode_error("AUTH", trace_id, Error::token_user_mismatch));
-    return;
-  }
-  std::int64_t exp = res.identity.expires_at;
-  s.refresh_identity(std::move(res.identity));
-  std::string data = "{\"tokenExpiresAt\":" + std::to_string(exp) + "}";
-  s.send_text(protocol::encode_message("AUTH", trace_id, data, 0, protocol::message_of(Error::ok)));
 }
 
 }  // namespace wsgw::server

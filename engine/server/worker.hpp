@@ -7,16 +7,23 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "engine/admin/metrics.hpp"
+#include "engine/auth/auth_service_protocol.hpp"
 #include "engine/auth/identity.hpp"
+#include "engine/server/command_counters.hpp"
 #include "engine/delivery/inbox.hpp"
 #include "engine/routing/pending_requests.hpp"
 #include "engine/routing/route_table.hpp"
@@ -62,6 +69,14 @@ class Worker final : public session::SessionHost {
   // old Lua state is closed on this worker after the swap.
   void set_scripts(std::shared_ptr<script::ScriptRuntime> scripts);
 
+  // Asks the auth service (auth.service.subject) about `items`; `done` runs
+  // on this worker with one answer per item, all `missing` when the service
+  // did not answer in time, had no responders or the bus refused the send.
+  using AuthDone = std::function<void(std::vector<auth::AuthAnswer>& answers)>;
+  void ask_auth_service(auth::AuthKind kind, std::span<const auth::AuthItem> items, AuthDone done);
+  // True when `id` was revoked (wsgw.ctl.revoke) and is still refused.
+  bool revoked(const auth::Identity& id) const;
+
   struct Stats {
     std::atomic<std::uint64_t> delivered{0};        // frames queued to connections by pushes
     std::atomic<std::uint64_t> requests{0};         // upstream requests sent
@@ -74,10 +89,25 @@ class Worker final : public session::SessionHost {
     std::atomic<std::uint64_t> script_calls{0};     // handle(ctx) calls
     std::atomic<std::uint64_t> script_errors{0};    // handle(ctx) calls that failed (520)
     std::atomic<std::uint64_t> rate_limited{0};     // commands refused by a script's rate limit (429)
+    // Connection closes by close code; index from close_index(), last = other codes.
+    std::array<std::atomic<std::uint64_t>, 20> closes{};
+    // Users by how many connections they hold here: [n] for n < 64, [64] for 64 or more.
+    std::array<std::atomic<std::uint32_t>, 65> users_by_connections{};
+    std::atomic<std::uint64_t> inbox_backlog{0};        // deliveries waiting in the inbox
+    std::atomic<std::uint64_t> revalidation_backlog{0}; // connections due, waiting their turn
   };
+  // The close codes counted one by one; others count as "other".
+  static constexpr std::uint16_t kCountedCloses[] = {1000, 1001, 1002, 1003, 1006, 1007, 1008,
+                                                     1009, 1011, 1012, 4000, 4001, 4002, 4003,
+                                                     4004, 4005, 4006, 4007};
+  static std::size_t close_index(std::uint16_t code);
   // Written by the worker, read by the metrics scrape from another thread.
   const Stats& stats() const noexcept { return stats_; }
   std::size_t groups() const noexcept { return groups_.size(); }
+  const CommandCounters& commands() const noexcept { return commands_; }
+  // Time from the bus handing a message over to this worker having handled
+  // it (queued a push to every target, passed a reply on).
+  const admin::Histogram& handling_time() const noexcept { return handling_time_; }
 
   // SessionHost
   const session::SessionLimits& limits() const override { return limits_; }
@@ -88,6 +118,7 @@ class Worker final : public session::SessionHost {
   void on_text(session::Session& s, std::string_view text) override;
   void request_flush(session::Session& s) override;
   void on_closed(session::Session& s) override;
+  void on_revalidate_due(session::Session& s) override;
 
  private:
   void do_accept();
@@ -110,8 +141,18 @@ class Worker final : public session::SessionHost {
   void on_request_timeout(routing::PendingRequest& r);
   void join_group(session::Session& s, const std::string& group);
   void leave_group(session::Session& s, const std::string& group);
-  void send_all(const std::vector<session::Session*>& targets, const ws::FramePtr& frame);
+  std::uint64_t send_all(const std::vector<session::Session*>& targets, const ws::FramePtr& frame);
   void handle_auth(session::Session& s, const std::string& trace_id, const std::string& token);
+  // Sends a text message to `s` and counts it under `command`.
+  void reply(session::Session& s, std::string_view command, std::string_view text);
+  void finish_auth(session::Session& s, const std::string& trace_id, const std::string& token,
+                   auth::Identity fresh, std::int64_t ttl_ms, std::string user_json);
+  void arm_revalidation(session::Session& s, std::int64_t ttl_ms, bool first);
+  void revalidate_step();
+  void send_revalidation_batch(std::vector<session::Session*>& batch);
+  void apply_revalidation(session::Session& s, auth::AuthAnswer& a);
+  void apply_revoke(const protocol::ControlMessage& c);
+  void count_user_connections(std::size_t before, std::size_t after);
 
   unsigned index_;
   SharedState& shared_;
@@ -146,6 +187,11 @@ class Worker final : public session::SessionHost {
   std::vector<delivery::Delivery> drained_;
   std::vector<session::Session*> targets_;  // scratch: a push's recipients
   Stats stats_;
+  CommandCounters commands_;
+  admin::Histogram handling_time_{admin::Histogram::latency_buckets()};
+  // Sequence numbers of sessions due for re-validation, oldest first.
+  std::deque<std::uint64_t> revalidate_due_;
+  std::size_t revalidate_batches_inflight_ = 0;
   std::thread thread_;
   bool stopping_ = false;
   // Drain: sessions to tell, in order, and how many per tick.

@@ -118,14 +118,14 @@ Session::SendStatus Session::send(ws::FramePtr frame) {
     // close frame goes out next and memory is released now.
     if (!queue_.empty()) {
       std::size_t keep = head_offset_ > 0 ? 1 : 0;
-      for (std::size_t i = keep; i < queue_.size(); ++i) queued_bytes_ -= queue_[i]->size();
+      for (std::size_t i = keep; i < queue_.size(); ++i) add_queued(-std::int64_t(queue_[i]->size()));
       queue_.resize(keep);
     }
     close(Close::slow_consumer);
     terminate_after_flush_ = true;
     return SendStatus::slow_consumer;
   }
-  queued_bytes_ += static_cast<std::uint32_t>(frame->size());
+  add_queued(static_cast<std::int64_t>(frame->size()));
   queue_.push_back(std::move(frame));
   if (!flush_requested_) {
     flush_requested_ = true;
@@ -169,8 +169,15 @@ void Session::flush() {
   }
 }
 
+void Session::add_queued(std::int64_t delta) {
+  queued_bytes_ = static_cast<std::uint32_t>(queued_bytes_ + delta);
+  // Single writer (this worker): a plain load and store, no locked add.
+  host_.queued_bytes.store(host_.queued_bytes.load(std::memory_order_relaxed) + delta,
+                           std::memory_order_relaxed);
+}
+
 void Session::consume_written(std::size_t n) {
-  queued_bytes_ -= static_cast<std::uint32_t>(n);
+  add_queued(-static_cast<std::int64_t>(n));
   std::size_t done = 0;
   while (done < queue_.size()) {
     std::size_t left = queue_[done]->size() - head_offset_;
@@ -210,7 +217,7 @@ void Session::close(Close code, std::string_view reason) {
       .kv("code", static_cast<unsigned>(code))
       .kv("reason", reason);
   auto frame = ws::encode_close(static_cast<std::uint16_t>(code), reason);
-  queued_bytes_ += static_cast<std::uint32_t>(frame->size());
+  add_queued(static_cast<std::int64_t>(frame->size()));
   queue_.push_back(std::move(frame));
   host_.wheel().schedule(*this, host_.limits().close_timeout_ticks);
   if (!flush_requested_) {
@@ -249,7 +256,7 @@ void Session::terminate(std::string_view why) {
   socket_.close(ec);
   queue_.clear();
   queue_.shrink_to_fit();
-  queued_bytes_ = 0;
+  add_queued(-static_cast<std::int64_t>(queued_bytes_));
 }
 
 void Session::schedule_next_check() {
@@ -263,9 +270,16 @@ void Session::schedule_next_check() {
     delay = lim.idle_timeout_ticks > idle ? lim.idle_timeout_ticks - idle : 1;
   }
   if (identity_.expires_at != 0) {
-    std::int64_t left_s = identity_.expires_at + lim.expiry_grace_s - unix_now();
+    std::int64_t at = identity_.expires_at + lim.expiry_grace_s;
+    if (!expiry_warned_ && lim.expiry_warning_s != 0) at = identity_.expires_at - lim.expiry_warning_s;
+    std::int64_t left_s = at - unix_now();
     std::int64_t left_ticks = left_s <= 0 ? 1 : left_s * 1000 / lim.tick_ms + 1;
     if (left_ticks < delay) delay = static_cast<std::uint32_t>(left_ticks);
+  }
+  if (revalidate_at_ != 0) {
+    auto left = static_cast<std::int32_t>(revalidate_at_ - now);
+    std::uint32_t left_ticks = left <= 0 ? 1 : static_cast<std::uint32_t>(left);
+    if (left_ticks < delay) delay = left_ticks;
   }
   host_.wheel().schedule(*this, delay);
 }
@@ -276,13 +290,25 @@ void Session::on_timer() {
     return;
   }
   if (state_ != State::open) return;
-  if (identity_.expires_at != 0 &&
-      unix_now() >= identity_.expires_at + host_.limits().expiry_grace_s) {
-    close(Close::token_expired);
-    return;
-  }
   const auto& lim = host_.limits();
+  if (identity_.expires_at != 0) {
+    std::int64_t t = unix_now();
+    if (t >= identity_.expires_at + lim.expiry_grace_s) {
+      WSGW_LOG(info, "token_expired").kv("conn", id()).kv("user", identity_.user_id);
+      close(Close::token_expired);
+      return;
+    }
+    if (!expiry_warned_ && lim.expiry_warning_s != 0 &&
+        t >= identity_.expires_at - lim.expiry_warning_s) {
+      warn_expiry();
+    }
+  }
   std::uint32_t now = host_.wheel().now();
+  if (revalidate_at_ != 0 && static_cast<std::int32_t>(now - revalidate_at_) >= 0) {
+    revalidate_at_ = 0;
+    host_.on_revalidate_due(*this);
+    if (state_ != State::open) return;
+  }
   std::uint32_t idle = now - last_activity_;
   if (idle >= lim.idle_timeout_ticks) {
     WSGW_LOG(info, "idle_timeout").kv("conn", id()).kv("user", identity_.user_id);
@@ -297,8 +323,24 @@ void Session::on_timer() {
 }
 
 void Session::refresh_identity(auth::Identity identity) {
+  if (identity.expires_at != identity_.expires_at) expiry_warned_ = false;
   identity_ = std::move(identity);
   if (state_ == State::open) schedule_next_check();
+}
+
+void Session::revalidate_in(std::uint32_t ticks) {
+  revalidate_at_ = ticks == 0 ? 0 : host_.wheel().now() + ticks;
+  if (revalidate_at_ == 0 && ticks != 0) revalidate_at_ = 1;  // 0 means "none"
+  if (state_ == State::open) schedule_next_check();
+}
+
+void Session::warn_expiry() {
+  expiry_warned_ = true;
+  std::int64_t in_ms = (identity_.expires_at - unix_now()) * 1000;
+  std::string data = "{\"expiresAt\":" + std::to_string(identity_.expires_at) +
+                     ",\"expiresInMs\":" + std::to_string(in_ms < 0 ? 0 : in_ms) + "}";
+  send_text(protocol::encode_message("TOKEN_EXPIRING", "", data, 0,
+                                     protocol::message_of(protocol::Error::ok)));
 }
 
 void Session::on_message(ws::Opcode op, std::string_view payload) {

@@ -60,9 +60,16 @@ class Session final : public std::enable_shared_from_this<Session>,
   std::uint64_t seq() const noexcept { return seq_; }
   std::string id() const;  // "<gatewayId>.<seq>"
   const auth::Identity& identity() const noexcept { return identity_; }
-  // Replaces the identity after a refreshed token (same user); re-arms the
-  // expiry check.
+  // Replaces the identity after a refreshed token or a re-validation (same
+  // user); re-arms the expiry check, and the expiry warning when the expiry
+  // moved.
   void refresh_identity(auth::Identity identity);
+  // Asks the host to re-validate the token `ticks` wheel ticks from now
+  // (SessionHost::on_revalidate_due); 0 cancels.
+  void revalidate_in(std::uint32_t ticks);
+  // The close code this session was closed with; 1006 when the TCP
+  // connection ended without one.
+  std::uint16_t close_code() const noexcept { return close_code_ != 0 ? close_code_ : 1006; }
   std::size_t queued_bytes() const noexcept { return queued_bytes_; }
   const std::string& remote() const noexcept { return remote_; }
 
@@ -70,6 +77,8 @@ class Session final : public std::enable_shared_from_this<Session>,
   bool indexed = false;       // in the worker's session index
   std::uint16_t inflight = 0; // requests awaiting a service reply
   bool draining = false;      // got RECONNECT: closes once its requests are answered
+  bool revalidating = false;  // a re-validation of its token is in flight
+  std::uint32_t last_valid_tick = 0;  // wheel tick of the auth service's last valid answer
   // Groups this connection joined; allocated on first join.
   std::unique_ptr<std::vector<std::string>> groups;
   // Rate-limit state per command of this connection; allocated on first use.
@@ -89,6 +98,8 @@ class Session final : public std::enable_shared_from_this<Session>,
   void terminate(std::string_view why);
   void fail(std::uint16_t code, std::string_view reason);
   void consume_written(std::size_t n);
+  void add_queued(std::int64_t delta);
+  void warn_expiry();
 
   // ws::FrameSink
   void on_message(ws::Opcode op, std::string_view payload) override;
@@ -107,11 +118,13 @@ class Session final : public std::enable_shared_from_this<Session>,
   std::uint32_t head_offset_ = 0;  // bytes of queue_.front() already written
   std::uint32_t last_activity_ = 0;  // wheel tick of the last inbound bytes
   std::uint32_t last_ping_ = 0;      // wheel tick of the last ping sent
+  std::uint32_t revalidate_at_ = 0;  // wheel tick of the next re-validation; 0 = none
   State state_ = State::open;
   bool flush_requested_ = false;
   bool write_waiting_ = false;
   bool peer_closed_ = false;         // the client's close frame arrived
   bool terminate_after_flush_ = false;
+  bool expiry_warned_ = false;       // TOKEN_EXPIRING sent for the current token
   std::uint16_t close_code_ = 0;     // what we closed with (for logs)
 };
 

@@ -2,6 +2,7 @@
 // tests can implement it without sockets to the outside world.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -24,6 +25,8 @@ struct SessionLimits {
   // A token is closed for expiry this long after its `exp`: the verifier
   // accepts tokens within the same clock-skew leeway.
   std::uint32_t expiry_grace_s = 0;
+  // TOKEN_EXPIRING is pushed this long before a token expires; 0 = never.
+  std::uint32_t expiry_warning_s = 0;
 };
 
 class SessionHost {
@@ -44,6 +47,12 @@ class SessionHost {
   // `s` stopped being open (closing or closed): take it out of every index,
   // so nothing more is routed to it. Called once per session.
   virtual void on_closed(Session& s) = 0;
+  // `s`'s token is due to be re-validated by the auth service.
+  virtual void on_revalidate_due(Session& s) = 0;
+
+  // Bytes queued to all of this host's sessions and not yet written (a
+  // metric). Only the host's thread writes it; any thread may read it.
+  std::atomic<std::int64_t> queued_bytes{0};
 };
 
 }  // namespace wsgw::session
