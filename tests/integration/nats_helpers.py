@@ -21,6 +21,8 @@ What is here:
                   on a background asyncio loop.
   Resources       a registry of everything started, so a test's cleanup (and
                   atexit) kills all of it, failure or not.
+  http_call       one HTTP request whose error statuses are returned, not
+                  raised (the admin API); parse_prometheus reads /metrics.
 
 Every wait is bounded in time (and every loop in count).
 """
@@ -33,6 +35,7 @@ import itertools
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import socket
@@ -42,6 +45,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.error
 import urllib.request
 
 import websockets
@@ -735,6 +739,21 @@ class Gateway:
     def ws_url(self, query=""):
         return "ws://%s:%d/ws%s" % (HOST, self.port, query)
 
+    def admin_port(self, timeout=IO_TIMEOUT):
+        """The admin listener's port, from the `admin_listening` log line
+        (logged once the gateway started; --admin.port=0 lets the OS pick)."""
+        if getattr(self, "_admin_port", None) is None:
+            line = self.wait_for(lambda o: o.get("event") == "admin_listening" and "port" in o,
+                                 timeout)
+            if line is None:
+                raise RuntimeError("gateway %s logged no admin_listening:\n%s"
+                                   % (self.id, self.tail()))
+            self._admin_port = int(line["port"])
+        return self._admin_port
+
+    def admin_url(self, path):
+        return "http://%s:%d%s" % (HOST, self.admin_port(), path)
+
     # What a gateway subscribes to at start (§6.5), users and groups aside.
     def fixed_subjects(self, prefix="wsgw"):
         subs = [prefix + ".conn." + self.id + ".*", prefix + ".all", prefix + ".ctl.*"]
@@ -1064,3 +1083,204 @@ class NatsTestCase(unittest.TestCase):
             if msgs:
                 got[c.conn_id] = msgs
         self.assertEqual({}, got, "%s: expected no messages, got %r" % (label, got))
+
+
+# --------------------------------------------------------------------------
+# Admin HTTP API and the Prometheus text format (docs/OPERATIONS.md §3)
+
+
+class HttpResult:
+    """An HTTP answer: status, headers (lower-case names), body bytes."""
+
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body.decode("utf-8"))
+
+    def __repr__(self):
+        return "HttpResult(%d, %r)" % (self.status, self.body[:300])
+
+
+def http_call(method, url, body=None, headers=None, timeout=IO_TIMEOUT):
+    """One HTTP request (never through a proxy). Error statuses are returned
+    like any other, not raised. `body`: bytes, str, or a dict/list (sent as
+    JSON)."""
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body)
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    req = urllib.request.Request(url, data=body, method=method, headers=dict(headers or {}))
+    try:
+        with _NO_PROXY.open(req, timeout=timeout) as resp:
+            return HttpResult(resp.status, {k.lower(): v for k, v in resp.headers.items()},
+                              resp.read())
+    except urllib.error.HTTPError as e:
+        try:
+            data = e.read()
+        finally:
+            e.close()
+        return HttpResult(e.code, {k.lower(): v for k, v in (e.headers or {}).items()}, data)
+
+
+_PROM_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_PROM_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_PROM_TYPES = ("counter", "gauge", "histogram", "summary", "untyped")
+
+
+class PromText:
+    """A parsed exposition: `samples` [(name, labels dict, value)], `helps`
+    {family: text}, `types` {family: type}, `order` [family names in the
+    order their HELP/TYPE appeared], `errors` [(line number, line, why)]."""
+
+    def __init__(self):
+        self.samples = []
+        self.helps = {}
+        self.types = {}
+        self.order = []
+        self.errors = []
+
+    def family_of(self, name):
+        """The family a sample name belongs to: a histogram's or summary's
+        _bucket/_sum/_count samples belong to its base name."""
+        for suffix in ("_bucket", "_sum", "_count"):
+            if name.endswith(suffix):
+                base = name[:-len(suffix)]
+                if self.types.get(base) in ("histogram", "summary"):
+                    return base
+        return name
+
+    def has_family(self, name):
+        return name in self.types or any(self.family_of(s[0]) == name for s in self.samples)
+
+    def get(self, name, default=None, **labels):
+        """The value of the sample `name` whose labels are exactly `labels`."""
+        for n, l, v in self.samples:
+            if n == name and l == labels:
+                return v
+        return default
+
+    def select(self, name, **labels):
+        """[(labels, value)] of every sample `name` whose labels include `labels`."""
+        return [(l, v) for n, l, v in self.samples
+                if n == name and all(l.get(k) == want for k, want in labels.items())]
+
+
+def _prom_value(text):
+    if text in ("+Inf", "Inf"):
+        return float("inf")
+    if text == "-Inf":
+        return float("-inf")
+    if text == "NaN":
+        return float("nan")
+    return float(text)  # ValueError for anything else
+
+
+def _prom_labels(text, pos):
+    """Parses `{a="x",b="y"}` from text[pos] == '{'; returns (dict, end)."""
+    labels = {}
+    i = pos + 1
+    for _ in range(len(text) + 1):
+        if i < len(text) and text[i] == "}":
+            return labels, i + 1
+        m = _PROM_LABEL.match(text, i)
+        if not m:
+            raise ValueError("bad label name at column %d" % i)
+        name = m.group(0)
+        i = m.end()
+        if text[i:i + 2] != '="':
+            raise ValueError("label %s: expected =\"" % name)
+        i += 2
+        value = []
+        for _ in range(len(text) + 1):
+            if i >= len(text):
+                raise ValueError("label %s: unterminated value" % name)
+            c = text[i]
+            if c == "\\":
+                nxt = text[i + 1:i + 2]
+                if nxt not in ("\\", '"', "n"):
+                    raise ValueError("label %s: bad escape \\%s" % (name, nxt))
+                value.append("\n" if nxt == "n" else nxt)
+                i += 2
+            elif c == '"':
+                i += 1
+                break
+            else:
+                value.append(c)
+                i += 1
+        if name in labels:
+            raise ValueError("label %s given twice" % name)
+        labels[name] = "".join(value)
+        if i < len(text) and text[i] == ",":
+            i += 1
+        elif i < len(text) and text[i] == "}":
+            continue
+        else:
+            raise ValueError("expected , or } after label %s" % name)
+    raise ValueError("unterminated label set")
+
+
+def parse_prometheus(text):
+    """Parses the Prometheus text format (version 0.0.4): `# HELP`, `# TYPE`,
+    other comments, blank lines and samples `name{labels} value [ts]`.
+    Nothing raises: every malformed line goes to `errors`."""
+    out = PromText()
+    for lineno, line in enumerate(text.split("\n"), 1):
+        if line == "" or line.strip() == "":
+            continue
+        if line.startswith("#"):
+            parts = line.split(None, 3)
+            if len(parts) >= 2 and parts[1] in ("HELP", "TYPE"):
+                if len(parts) < 3 or not _PROM_NAME.fullmatch(parts[2]):
+                    out.errors.append((lineno, line, "bad metric name in %s" % parts[1]))
+                    continue
+                name, rest = parts[2], (parts[3] if len(parts) > 3 else "")
+                if parts[1] == "HELP":
+                    if name in out.helps:
+                        out.errors.append((lineno, line, "second HELP for %s" % name))
+                    out.helps[name] = rest
+                else:
+                    if rest not in _PROM_TYPES:
+                        out.errors.append((lineno, line, "unknown type %r" % rest))
+                    if name in out.types:
+                        out.errors.append((lineno, line, "second TYPE for %s" % name))
+                    out.types[name] = rest
+                if name not in out.order:
+                    out.order.append(name)
+            continue  # other comments
+        m = _PROM_NAME.match(line)
+        if not m:
+            out.errors.append((lineno, line, "no metric name"))
+            continue
+        name, i = m.group(0), m.end()
+        labels = {}
+        try:
+            if i < len(line) and line[i] == "{":
+                labels, i = _prom_labels(line, i)
+            if i >= len(line) or line[i] != " ":
+                raise ValueError("expected one space before the value")
+            fields = line[i + 1:].split(" ")
+            if len(fields) not in (1, 2) or fields[0] == "":
+                raise ValueError("expected `value [timestamp]`")
+            value = _prom_value(fields[0])
+            if len(fields) == 2:
+                int(fields[1])
+        except ValueError as e:
+            out.errors.append((lineno, line, str(e)))
+            continue
+        out.samples.append((name, labels, value))
+    return out
+
+
+def read_rss_kib(pid, field="VmRSS"):
+    """A memory field of /proc/<pid>/status in KiB (VmRSS, VmHWM), or None."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
