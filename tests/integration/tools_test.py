@@ -546,6 +546,10 @@ class CliPublishTest(unittest.TestCase):
             (["kick", "--user", "bob", "--reason", "bye now"], "wsgw.ctl.kick",
              {"user": "bob", "reason": "bye now"}),
             (["--prefix", "wsgw", "kick", "--conn", "gw1.3"], "wsgw.ctl.kick", {"conn": "gw1.3"}),
+            (["revoke", "--user", "alice", "--reason", "logged out"], "wsgw.ctl.revoke",
+             {"user": "alice", "reason": "logged out"}),
+            (["revoke", "--token-id", "jti-9", "--ttl-s", "600"], "wsgw.ctl.revoke",
+             {"tokenId": "jti-9", "ttlS": 600}),
         ]
         for args, subject, payload in cases:
             r = run_cli("ctl", "--nats", NATS.url, *args)
@@ -564,6 +568,12 @@ class CliPublishTest(unittest.TestCase):
             ["kick", "--user", "a", "--conn", "gw1.1"],
             ["leave", "--group", "g", "--user", "a", "--reason", "x"],
             ["kick", "--conn", "gw1"],
+            ["revoke"],
+            ["revoke", "--conn", "gw1.1"],
+            ["revoke", "--user", "a", "--token-id", "t"],
+            ["revoke", "--user", "a", "--ttl-s", "0"],
+            ["revoke", "--user", "a", "--ttl-s", "x"],
+            ["kick", "--user", "a", "--ttl-s", "5"],
         ]
         for args in cases:
             r = run_cli("ctl", "--nats", NATS.url, *args)

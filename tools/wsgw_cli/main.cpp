@@ -1,8 +1,9 @@
 // wsgw-cli: a command-line client for wsgw.
 //   connect  WebSocket client: prints every message received, sends what it reads on stdin
 //   publish  a push to clients over NATS (docs/PROTOCOL.md §6.3)
-//   ctl      a control message over NATS: join, leave, kick (§6.4)
+//   ctl      a control message over NATS: join, leave, kick, revoke (§6.4)
 
+#include <charconv>
 #include <unistd.h>
 
 #include <boost/asio/connect.hpp>
@@ -57,7 +58,7 @@ constexpr std::string_view kUsage =
 
   connect  open a WebSocket to a gateway, print what arrives, send what is typed
   publish  push a message to clients over NATS
-  ctl      send a control message over NATS (join, leave, kick)
+  ctl      send a control message over NATS (join, leave, kick, revoke)
 
 Exit status: 0 success, 1 failure, 2 bad command line.
 )";
@@ -109,11 +110,15 @@ constexpr std::string_view kCtlUsage =
     R"(usage: wsgw-cli ctl [--nats URL] [--prefix wsgw] join  --group G (--user ID | --conn CONNID)
        wsgw-cli ctl [--nats URL] [--prefix wsgw] leave --group G (--user ID | --conn CONNID)
        wsgw-cli ctl [--nats URL] [--prefix wsgw] kick (--user ID | --conn CONNID) [--reason TEXT]
+       wsgw-cli ctl [--nats URL] [--prefix wsgw] revoke (--user ID | --token-id JTI) [--reason TEXT] [--ttl-s N]
 
 Publishes a control message on <prefix>.ctl.<verb> (every gateway applies it to
 the connections it holds):
   join/leave  {"group":G,"user":ID} or {"group":G,"conn":CONNID}
   kick        {"user":ID} or {"conn":CONNID}, plus "reason" (closed with 4003)
+  revoke      {"user":ID} or {"tokenId":JTI}, plus "reason" and "ttlS": closed with
+              4005 and the token refused for ttlS seconds (default
+              auth.revocation_ttl_s)
   --timeout-ms MS  connect and flush timeout (default 5000)
 )";
 
@@ -664,20 +669,47 @@ int cmd_publish(int argc, char** argv) {
 }
 
 int cmd_ctl(int argc, char** argv) {
-  Args args(argc, argv, 2, {"nats", "prefix", "group", "user", "conn", "reason", "timeout-ms"},
+  Args args(argc, argv, 2,
+            {"nats", "prefix", "group", "user", "conn", "token-id", "reason", "ttl-s", "timeout-ms"},
             {"help"});
   if (args.has("help")) {
     std::fwrite(kCtlUsage.data(), 1, kCtlUsage.size(), stdout);
     return 0;
   }
-  if (args.positional().size() != 1) throw UsageError("expected one verb: join, leave or kick");
+  if (args.positional().size() != 1) {
+    throw UsageError("expected one verb: join, leave, kick or revoke");
+  }
   const std::string& verb = args.positional().front();
-  if (verb != "join" && verb != "leave" && verb != "kick") {
-    throw UsageError("unknown verb \"" + verb + "\" (join, leave or kick)");
+  if (verb != "join" && verb != "leave" && verb != "kick" && verb != "revoke") {
+    throw UsageError("unknown verb \"" + verb + "\" (join, leave, kick or revoke)");
   }
   std::string prefix = checked_prefix(args);
 
   json::object payload;
+  if (verb == "revoke") {
+    if (args.has("group") || args.has("conn")) {
+      throw UsageError("revoke takes --user or --token-id (kick closes one connection)");
+    }
+    if (auto reason = args.get("reason")) payload["reason"] = *reason;
+    if (auto ttl = args.get("ttl-s")) {
+      std::int64_t v = 0;
+      auto [p, ec] = std::from_chars(ttl->data(), ttl->data() + ttl->size(), v);
+      if (ec != std::errc() || p != ttl->data() + ttl->size() || v < 1 || v > 31536000) {
+        throw UsageError("--ttl-s must be an integer 1..31536000");
+      }
+      payload["ttlS"] = v;
+    }
+    std::string who = args.one_of({"user", "token-id"});
+    if (who == "user") {
+      payload["user"] = required(args, "user");
+    } else if (who == "token-id") {
+      payload["tokenId"] = required(args, "token-id");
+    } else {
+      throw UsageError("one of --user or --token-id is required");
+    }
+    return publish_once(args, wsgw::tools::control_subject(prefix, verb), json::serialize(payload));
+  }
+  if (args.has("token-id") || args.has("ttl-s")) throw UsageError("--token-id and --ttl-s are for revoke only");
   if (verb == "kick") {
     if (args.has("group")) throw UsageError("kick takes no --group");
     if (auto reason = args.get("reason")) payload["reason"] = *reason;
