@@ -9,20 +9,12 @@
 #include "engine/http/upgrade.hpp"
 #include "engine/log/log.hpp"
 #include "engine/server/worker.hpp"
+#include "engine/time/clock.hpp"
 
 namespace wsgw::server {
 namespace beast = boost::beast;
 namespace asio = boost::asio;
 
-namespace {
-
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
 
 HttpSession::HttpSession(Worker& worker, asio::ip::tcp::socket socket)
     : worker_(worker), stream_(std::move(socket)) {}
@@ -93,7 +85,7 @@ void HttpSession::on_read(beast::error_code ec, std::size_t) {
     return refuse(401, "missing token", "no_token", "WWW-Authenticate: Bearer");
   }
   if (shared.cfg.auth_mode == "jwt") {
-    auto res = shared.verifier->verify(up.token, unix_now());
+    auto res = shared.verifier->verify(up.token, time::unix_seconds());
     if (!res.ok) {
       shared.auth.count(auth::AuthKind::handshake, AuthOutcome::invalid);
       return refuse(401, "invalid token: " + res.error, "bad_token",
@@ -140,11 +132,8 @@ void HttpSession::accept(auth::Identity identity, const std::string& token, std:
     }
     shared.auth.count(auth::AuthKind::handshake, AuthOutcome::valid);
     if (shared.keeps_tokens()) {
-      auto creds = std::make_shared<auth::Credentials>();
-      creds->token = token;
-      creds->user_json = std::move(user_json);
-      creds->ttl_ms = ttl_ms;
-      identity.credentials = std::move(creds);
+      identity.credentials = std::make_shared<const auth::Credentials>(
+          auth::Credentials{token, std::move(user_json), ttl_ms});
     }
   }
   identity_ = std::move(identity);

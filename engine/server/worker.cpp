@@ -13,6 +13,7 @@
 #include "engine/protocol/message.hpp"
 #include "engine/protocol/service_messages.hpp"
 #include "engine/server/http_session.hpp"
+#include "engine/time/clock.hpp"
 
 namespace wsgw::server {
 namespace asio = boost::asio;
@@ -24,17 +25,6 @@ using session::Session;
 namespace {
 
 using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
-
-std::uint32_t ms_to_ticks(std::uint32_t ms, std::uint32_t tick_ms) {
-  std::uint32_t t = (ms + tick_ms - 1) / tick_ms;
-  return t == 0 ? 1 : t;
-}
-
-std::int64_t unix_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 
@@ -53,9 +43,9 @@ Worker::Worker(unsigned index, SharedState& shared)
   limits_.max_message_bytes = cfg.max_message_bytes;
   limits_.send_queue_limit_bytes = cfg.send_queue_limit_bytes;
   limits_.tick_ms = cfg.tick_ms;
-  limits_.ping_interval_ticks = ms_to_ticks(cfg.ping_interval_ms, cfg.tick_ms);
-  limits_.idle_timeout_ticks = ms_to_ticks(cfg.idle_timeout_ms, cfg.tick_ms);
-  limits_.close_timeout_ticks = ms_to_ticks(2000, cfg.tick_ms);
+  limits_.ping_interval_ticks = time::ms_to_ticks(cfg.ping_interval_ms, cfg.tick_ms);
+  limits_.idle_timeout_ticks = time::ms_to_ticks(cfg.idle_timeout_ms, cfg.tick_ms);
+  limits_.close_timeout_ticks = time::ms_to_ticks(2000, cfg.tick_ms);
   limits_.expiry_grace_s = cfg.auth_mode == "jwt" ? cfg.jwt_leeway_s : 0;
   limits_.expiry_warning_s = cfg.expiry_warning_s;
 }
@@ -360,7 +350,7 @@ void Worker::set_scripts(std::shared_ptr<script::ScriptRuntime> scripts) {
 
 bool Worker::take_rate_token(Session& s, const script::CommandSpec& spec) {
   if (!s.rates) s.rates = std::make_unique<std::vector<Session::RateState>>();
-  std::int64_t now = unix_ms();
+  std::int64_t now = time::unix_millis();
   auto it = std::find_if(s.rates->begin(), s.rates->end(),
                          [&](const Session::RateState& r) { return r.command == spec.command; });
   if (it == s.rates->end()) {
@@ -501,7 +491,7 @@ void Worker::forward(Session& s, const routing::Route& route, protocol::ClientMe
   ++stats_.requests;
   // The wheel counts from its last tick, which is up to one tick in the past:
   // one more tick keeps the wait at least timeout_ms.
-  auto& p = pending_.add(id, ms_to_ticks(route.timeout_ms, limits_.tick_ms) + 1);
+  auto& p = pending_.add(id, time::ms_to_ticks(route.timeout_ms, limits_.tick_ms) + 1);
   p.session = s.weak_from_this();
   p.command = std::move(msg.command);
   p.trace_id = std::move(msg.trace_id);
@@ -665,7 +655,7 @@ void Worker::leave_group(Session& s, const std::string& group) {
 }
 
 void Worker::handle_health(Session& s, const std::string& trace_id) {
-  std::string data = "{\"ts\":" + std::to_string(unix_ms()) + "}";
+  std::string data = "{\"ts\":" + std::to_string(time::unix_millis()) + "}";
   reply(s, "HEALTH", protocol::encode_message("HEALTH", trace_id, data, 0, protocol::message_of(Error::ok)));
 }
 

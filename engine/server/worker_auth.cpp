@@ -8,6 +8,7 @@
 #include "engine/log/log.hpp"
 #include "engine/protocol/message.hpp"
 #include "engine/server/worker.hpp"
+#include "engine/time/clock.hpp"
 
 namespace wsgw::server {
 namespace asio = boost::asio;
@@ -26,21 +27,10 @@ constexpr std::size_t kMaxBatchesInFlight = 64;
 // gateway ask about every connection many times a second.
 constexpr std::int64_t kMinTtlMs = 1000;
 
-std::int64_t unix_s() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::uint32_t ticks_of(std::int64_t ms, std::uint32_t tick_ms) {
-  auto t = (ms + tick_ms - 1) / tick_ms;
-  return t < 1 ? 1 : static_cast<std::uint32_t>(std::min<std::int64_t>(t, INT32_MAX));
-}
-
 }  // namespace
 
 bool Worker::revoked(const auth::Identity& id) const {
-  return shared_.revocations.is_revoked(id, unix_s());
+  return shared_.revocations.is_revoked(id, time::unix_seconds());
 }
 
 void Worker::ask_auth_service(AuthKind kind, std::span<const auth::AuthItem> items, AuthDone done) {
@@ -66,7 +56,7 @@ void Worker::ask_auth_service(AuthKind kind, std::span<const auth::AuthItem> ite
     });
     return;
   }
-  auto& p = pending_.add(id, ticks_of(shared_.cfg.auth_service_timeout_ms, limits_.tick_ms) + 1);
+  auto& p = pending_.add(id, time::ms_to_ticks(shared_.cfg.auth_service_timeout_ms, limits_.tick_ms) + 1);
   p.subject = shared_.cfg.auth_service_subject;
   p.on_done = [this, kind, count, done = std::move(done)](bool timed_out, bus::ReplyStatus status,
                                                           std::string_view payload) {
@@ -113,7 +103,7 @@ void Worker::handle_auth(Session& s, const std::string& trace_id, const std::str
     return;
   }
   if (cfg.auth_mode == "jwt") {
-    auto res = shared_.verifier->verify(token, unix_s());
+    auto res = shared_.verifier->verify(token, time::unix_seconds());
     if (!res.ok) {
       shared_.auth.count(AuthKind::refresh, AuthOutcome::invalid);
       WSGW_LOG(info, "auth_refresh_failed").kv("conn", s.id()).kv("traceId", trace_id).kv("reason", res.error);
@@ -170,11 +160,8 @@ void Worker::finish_auth(Session& s, const std::string& trace_id, const std::str
   }
   shared_.auth.count(AuthKind::refresh, AuthOutcome::valid);
   if (shared_.keeps_tokens()) {
-    auto creds = std::make_shared<auth::Credentials>();
-    creds->token = token;
-    creds->user_json = std::move(user_json);
-    creds->ttl_ms = ttl_ms;
-    fresh.credentials = std::move(creds);
+    fresh.credentials =
+        std::make_shared<const auth::Credentials>(auth::Credentials{token, std::move(user_json), ttl_ms});
   }
   std::int64_t exp = fresh.expires_at;
   bool rearm = fresh.credentials != nullptr;
@@ -208,7 +195,7 @@ void Worker::arm_revalidation(Session& s, std::int64_t ttl_ms, bool first) {
     static thread_local std::minstd_rand rng{std::random_device{}()};
     ms = ms / 2 + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(ms / 2 + 1));
   }
-  s.revalidate_in(ticks_of(ms, limits_.tick_ms));
+  s.revalidate_in(time::ms_to_ticks(ms, limits_.tick_ms));
 }
 
 void Worker::on_revalidate_due(Session& s) {
@@ -281,11 +268,8 @@ void Worker::apply_revalidation(Session& s, AuthAnswer& a) {
   switch (a.status) {
     case AuthAnswer::Status::valid: {
       counters.count(AuthKind::revalidate, AuthOutcome::valid);
-      auto creds = std::make_shared<auth::Credentials>();
-      creds->token = s.identity().credentials->token;
-      creds->user_json = std::move(a.user_json);
-      creds->ttl_ms = a.ttl_ms;
-      a.identity.credentials = std::move(creds);
+      a.identity.credentials = std::make_shared<const auth::Credentials>(
+          auth::Credentials{s.identity().credentials->token, std::move(a.user_json), a.ttl_ms});
       // The JWT's own expiry still holds when the service does not give one.
       if (a.identity.expires_at == 0) a.identity.expires_at = s.identity().expires_at;
       if (a.identity.token_id.empty()) a.identity.token_id = s.identity().token_id;
@@ -327,7 +311,7 @@ void Worker::apply_revalidation(Session& s, AuthAnswer& a) {
       std::int64_t next = shared_.cfg.revalidate_interval_ms != 0
                               ? std::min<std::int64_t>(left, shared_.cfg.revalidate_interval_ms)
                               : left;
-      s.revalidate_in(ticks_of(std::max<std::int64_t>(next, limits_.tick_ms), limits_.tick_ms));
+      s.revalidate_in(time::ms_to_ticks(std::max<std::int64_t>(next, limits_.tick_ms), limits_.tick_ms));
       return;
     }
   }
@@ -341,9 +325,9 @@ void Worker::apply_revoke(const protocol::ControlMessage& c) {
   // harmless (a repeat only extends), so worker 0 records it and counts it.
   if (index_ == 0) {
     if (!c.user.empty()) {
-      shared_.revocations.revoke_user(c.user, unix_s(), ttl);
+      shared_.revocations.revoke_user(c.user, time::unix_seconds(), ttl);
     } else {
-      shared_.revocations.revoke_token(c.token_id, unix_s(), ttl);
+      shared_.revocations.revoke_token(c.token_id, time::unix_seconds(), ttl);
     }
     shared_.auth.revocations.fetch_add(1, std::memory_order_relaxed);
     WSGW_LOG(info, "revocation")

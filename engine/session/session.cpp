@@ -7,6 +7,7 @@
 
 #include "engine/log/log.hpp"
 #include "engine/protocol/message.hpp"
+#include "engine/time/clock.hpp"
 
 namespace wsgw::session {
 namespace asio = boost::asio;
@@ -20,12 +21,6 @@ constexpr int kReadsPerTurn = 4;
 constexpr std::size_t kMaxIov = 64;
 // A drained queue keeps at most this much capacity, so idle sessions stay small.
 constexpr std::size_t kKeepQueueCapacity = 8;
-
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 
@@ -272,7 +267,7 @@ void Session::schedule_next_check() {
   if (identity_.expires_at != 0) {
     std::int64_t at = identity_.expires_at + lim.expiry_grace_s;
     if (!expiry_warned_ && lim.expiry_warning_s != 0) at = identity_.expires_at - lim.expiry_warning_s;
-    std::int64_t left_s = at - unix_now();
+    std::int64_t left_s = at - time::unix_seconds();
     std::int64_t left_ticks = left_s <= 0 ? 1 : left_s * 1000 / lim.tick_ms + 1;
     if (left_ticks < delay) delay = static_cast<std::uint32_t>(left_ticks);
   }
@@ -292,7 +287,7 @@ void Session::on_timer() {
   if (state_ != State::open) return;
   const auto& lim = host_.limits();
   if (identity_.expires_at != 0) {
-    std::int64_t t = unix_now();
+    std::int64_t t = time::unix_seconds();
     if (t >= identity_.expires_at + lim.expiry_grace_s) {
       WSGW_LOG(info, "token_expired").kv("conn", id()).kv("user", identity_.user_id);
       close(Close::token_expired);
@@ -336,7 +331,7 @@ void Session::revalidate_in(std::uint32_t ticks) {
 
 void Session::warn_expiry() {
   expiry_warned_ = true;
-  std::int64_t in_ms = (identity_.expires_at - unix_now()) * 1000;
+  std::int64_t in_ms = (identity_.expires_at - time::unix_seconds()) * 1000;
   std::string data = "{\"expiresAt\":" + std::to_string(identity_.expires_at) +
                      ",\"expiresInMs\":" + std::to_string(in_ms < 0 ? 0 : in_ms) + "}";
   send_text(protocol::encode_message("TOKEN_EXPIRING", "", data, 0,
