@@ -196,29 +196,29 @@ void Worker::hard_stop() {
 void Worker::hand_off(tcp::socket socket, auth::Identity identity, std::string early) {
   unsigned home = static_cast<unsigned>(std::hash<std::string_view>{}(identity.user_id) %
                                         shared_.worker_count);
-  if (home == index_) return adopt(std::move(socket), std::move(identity), std::move(early));
   boost::system::error_code ec;
   auto protocol = socket.local_endpoint(ec).protocol();
   if (ec) return;  // the peer is already gone
-  // release() takes the descriptor out of this worker's epoll set; the home
-  // worker registers it with its own.
+  // release() takes the descriptor out of this loop's epoll set; adopt()
+  // registers it again, on the home worker's loop.
   int fd = socket.release(ec);
   if (ec) return;
+  if (home == index_) return adopt(protocol, fd, std::move(identity), std::move(early));
   Worker* target = shared_.workers[home];
   asio::post(target->ioc_, [target, protocol, fd, identity = std::move(identity),
                             early = std::move(early)]() mutable {
-    tcp::socket s(target->ioc_);
-    boost::system::error_code e;
-    s.assign(protocol, fd, e);
-    if (e) {
-      ::close(fd);
-      return;
-    }
-    target->adopt(std::move(s), std::move(identity), std::move(early));
+    target->adopt(protocol, fd, std::move(identity), std::move(early));
   });
 }
 
-void Worker::adopt(tcp::socket socket, auth::Identity identity, std::string early) {
+void Worker::adopt(tcp protocol, int fd, auth::Identity identity, std::string early) {
+  Session::Socket socket(ioc_.get_executor());
+  boost::system::error_code ec;
+  socket.assign(protocol, fd, ec);
+  if (ec) {
+    ::close(fd);
+    return;
+  }
   std::uint64_t seq = next_seq_++ * shared_.worker_count + index_;
   auto s = std::make_shared<Session>(*this, std::move(socket), seq, std::move(identity));
   // The first local connection of a user subscribes this gateway to the
@@ -582,7 +582,7 @@ void Worker::deliver(const delivery::Delivery& d) {
   targets_.clear();
   switch (d.kind) {
     case Kind::user:
-      if (auto* conns = sessions_.find_user(d.key)) targets_ = *conns;
+      if (auto* conns = sessions_.find_user(d.key)) targets_.assign(conns->begin(), conns->end());
       break;
     case Kind::group:
       if (auto it = groups_.find(d.key); it != groups_.end()) targets_ = it->second;
@@ -611,7 +611,7 @@ void Worker::apply_control(const protocol::ControlMessage& c) {
     auto parts = protocol::split_conn_id(c.conn);
     if (Session* s = sessions_.find_seq(parts->seq); s && s->is_open()) targets_.push_back(s);
   } else if (auto* conns = sessions_.find_user(c.user)) {
-    targets_ = *conns;
+    targets_.assign(conns->begin(), conns->end());
   }
   for (Session* s : targets_) {
     switch (c.verb) {

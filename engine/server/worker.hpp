@@ -58,7 +58,8 @@ class Worker final : public session::SessionHost {
   // An upgraded connection goes to its user's home worker, so that all of a
   // user's connections live on one worker: the per-user cap and the user
   // index are then gateway-wide without locks, and a push to a user wakes
-  // one worker. Moves the socket to that worker when it is another one.
+  // one worker. The descriptor leaves the handshake's socket either way and
+  // is registered again by the home worker as a session::Session::Socket.
   void hand_off(boost::asio::ip::tcp::socket socket, auth::Identity identity, std::string early);
 
   // Where the bus hands pushes, replies and control messages to this worker.
@@ -122,7 +123,9 @@ class Worker final : public session::SessionHost {
 
  private:
   void do_accept();
-  void adopt(boost::asio::ip::tcp::socket socket, auth::Identity identity, std::string early);
+  // Registers `fd` (taken out of another socket) with this worker's loop and
+  // starts its session; closes it if it cannot be registered.
+  void adopt(boost::asio::ip::tcp protocol, int fd, auth::Identity identity, std::string early);
   void on_tick();
   void drain_step();
   void finish_drained(session::Session& s);

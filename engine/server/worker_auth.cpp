@@ -117,7 +117,8 @@ void Worker::handle_auth(Session& s, const std::string& trace_id, const std::str
   }
   // auth.mode "service": the service decides, asynchronously.
   std::string conn = s.id();
-  auth::AuthItem item{.token = token, .user = s.identity().user_id, .conn = conn, .remote = s.remote()};
+  std::string remote = s.remote();
+  auth::AuthItem item{.token = token, .user = s.identity().user_id, .conn = conn, .remote = remote};
   ask_auth_service(AuthKind::refresh, {&item, 1},
                    [this, weak = s.weak_from_this(), trace_id, token](std::vector<AuthAnswer>& a) {
                      auto sp = weak.lock();
@@ -230,18 +231,21 @@ void Worker::revalidate_step() {
 }
 
 void Worker::send_revalidation_batch(std::vector<Session*>& batch) {
-  std::vector<std::string> conn_ids;
+  // The items view these strings: reserved, so they never move.
+  std::vector<std::string> conn_ids, remotes;
   conn_ids.reserve(batch.size());
+  remotes.reserve(batch.size());
   std::vector<auth::AuthItem> items;
   items.reserve(batch.size());
   std::vector<std::weak_ptr<Session>> who;
   who.reserve(batch.size());
   for (Session* s : batch) {
     conn_ids.push_back(s->id());
+    remotes.push_back(s->remote());
     items.push_back({.token = s->identity().credentials->token,
                      .user = s->identity().user_id,
                      .conn = conn_ids.back(),
-                     .remote = s->remote()});
+                     .remote = remotes.back()});
     who.push_back(s->weak_from_this());
     s->revalidating = true;
   }
@@ -338,7 +342,7 @@ void Worker::apply_revoke(const protocol::ControlMessage& c) {
   }
   targets_.clear();
   if (!c.user.empty()) {
-    if (auto* conns = sessions_.find_user(c.user)) targets_ = *conns;
+    if (auto* conns = sessions_.find_user(c.user)) targets_.assign(conns->begin(), conns->end());
   } else {
     sessions_.for_each([&](Session* s) {
       if (s->identity().token_id == c.token_id) targets_.push_back(s);

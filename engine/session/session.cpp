@@ -19,12 +19,10 @@ namespace {
 constexpr int kReadsPerTurn = 4;
 // Buffers per writev; asio passes at most 64 to the kernel anyway.
 constexpr std::size_t kMaxIov = 64;
-// A drained queue keeps at most this much capacity, so idle sessions stay small.
-constexpr std::size_t kKeepQueueCapacity = 8;
 
 }  // namespace
 
-Session::Session(SessionHost& host, asio::ip::tcp::socket socket, std::uint64_t seq,
+Session::Session(SessionHost& host, Socket socket, std::uint64_t seq,
                  auth::Identity identity)
     : host_(host),
       socket_(std::move(socket)),
@@ -32,8 +30,6 @@ Session::Session(SessionHost& host, asio::ip::tcp::socket socket, std::uint64_t 
       identity_(std::move(identity)),
       seq_(seq) {
   boost::system::error_code ec;
-  auto ep = socket_.remote_endpoint(ec);
-  if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
   socket_.non_blocking(true, ec);
   last_activity_ = host_.wheel().now();
 }
@@ -41,6 +37,13 @@ Session::Session(SessionHost& host, asio::ip::tcp::socket socket, std::uint64_t 
 Session::~Session() {
   host_.wheel().cancel(*this);
   if (state_ == State::open) host_.on_closed(*this);
+}
+
+std::string Session::remote() const {
+  boost::system::error_code ec;
+  auto ep = socket_.remote_endpoint(ec);
+  if (ec) return {};
+  return ep.address().to_string() + ":" + std::to_string(ep.port());
 }
 
 std::string Session::id() const {
@@ -156,9 +159,9 @@ void Session::flush() {
     }
     consume_written(written);
   }
-  if (queue_.capacity() > kKeepQueueCapacity) {
-    std::vector<ws::FramePtr>().swap(queue_);
-  }
+  // An idle session keeps no queue storage: one small allocation per flush
+  // costs far less than the write itself, and most sessions are idle.
+  std::vector<ws::FramePtr>().swap(queue_);
   if (state_ == State::closing && (peer_closed_ || terminate_after_flush_)) {
     terminate("close handshake done");
   }

@@ -7,6 +7,7 @@
 // writev per flush. All methods run on the owning worker's thread.
 #pragma once
 
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <cstdint>
 #include <memory>
@@ -30,7 +31,13 @@ class Session final : public std::enable_shared_from_this<Session>,
  public:
   enum class SendStatus { queued, dropped, slow_consumer };
 
-  Session(SessionHost& host, boost::asio::ip::tcp::socket socket, std::uint64_t seq,
+  // The socket names its executor's concrete type instead of any_io_executor:
+  // 48 bytes less per socket and per pending wait (docs/BENCHMARKS.md, idle
+  // memory), and no type-erased call on each wake-up.
+  using Socket =
+      boost::asio::basic_stream_socket<boost::asio::ip::tcp, boost::asio::io_context::executor_type>;
+
+  Session(SessionHost& host, Socket socket, std::uint64_t seq,
           auth::Identity identity);
   ~Session() override;
   Session(const Session&) = delete;
@@ -71,7 +78,9 @@ class Session final : public std::enable_shared_from_this<Session>,
   // connection ended without one.
   std::uint16_t close_code() const noexcept { return close_code_ != 0 ? close_code_ : 1006; }
   std::size_t queued_bytes() const noexcept { return queued_bytes_; }
-  const std::string& remote() const noexcept { return remote_; }
+  // The peer's "address:port", asked of the kernel (it is needed only for
+  // auth service requests, so a session does not store it); "" once closed.
+  std::string remote() const;
 
   // The worker's bookkeeping, kept here so it costs nothing extra:
   bool indexed = false;       // in the worker's session index
@@ -108,11 +117,10 @@ class Session final : public std::enable_shared_from_this<Session>,
   void on_close(std::uint16_t code, std::string_view reason) override;
 
   SessionHost& host_;
-  boost::asio::ip::tcp::socket socket_;
+  Socket socket_;
   ws::FrameParser parser_;
   std::vector<ws::FramePtr> queue_;
   auth::Identity identity_;
-  std::string remote_;
   std::uint64_t seq_;
   std::uint32_t queued_bytes_ = 0;
   std::uint32_t head_offset_ = 0;  // bytes of queue_.front() already written

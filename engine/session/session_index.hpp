@@ -3,6 +3,8 @@
 // locks. Holds non-owning pointers: a session removes itself when it closes.
 #pragma once
 
+#include <boost/container/small_vector.hpp>
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -16,8 +18,11 @@ namespace wsgw::session {
 template <class Conn>
 class SessionIndex {
  public:
+  // A user's connections, oldest first. Most users have one: it lives in
+  // the entry itself, with no allocation of its own.
+  using Conns = boost::container::small_vector<Conn*, 1>;
   struct UserEntry {
-    std::vector<Conn*> conns;  // oldest first
+    Conns conns;
   };
 
   // Adds `c` for `user`. When the user then holds more than `cap` connections
@@ -61,7 +66,7 @@ class SessionIndex {
     return true;
   }
 
-  const std::vector<Conn*>* find_user(std::string_view user) const {
+  const Conns* find_user(std::string_view user) const {
     auto it = users_.find(user);
     return it == users_.end() ? nullptr : &it->second.conns;
   }

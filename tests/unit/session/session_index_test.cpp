@@ -51,7 +51,8 @@ TEST(SessionIndex, CapEvictsOldestFirst) {
   ASSERT_EQ(evicted.size(), 1u);
   EXPECT_EQ(evicted[0], &a);
   EXPECT_EQ(idx.connections(), 2u);
-  EXPECT_EQ((*idx.find_user("alice")), (std::vector<Fake*>{&b, &c}));
+  const auto* alice = idx.find_user("alice");
+  EXPECT_EQ(std::vector<Fake*>(alice->begin(), alice->end()), (std::vector<Fake*>{&b, &c}));
   // The evicted session's own remove() later only drops its seq entry and
   // does not report the user as gone.
   EXPECT_FALSE(idx.remove("alice", 1, &a));
