@@ -8,6 +8,7 @@ set(WSGW_BENCH_DIR ${CMAKE_CURRENT_LIST_DIR})
 
 add_executable(wsgw-bench
                ${WSGW_BENCH_DIR}/main.cpp
+               ${WSGW_BENCH_DIR}/floor.cpp
                ${WSGW_BENCH_DIR}/probes.cpp
                ${WSGW_BENCH_DIR}/ws_clients.cpp)
 target_include_directories(wsgw-bench PRIVATE ${CMAKE_SOURCE_DIR})

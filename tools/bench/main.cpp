@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "engine/bus/subjects.hpp"
+#include "tools/bench/floor.hpp"
 #include "tools/bench/probes.hpp"
 #include "tools/bench/ws_clients.hpp"
 #include "tools/common/args.hpp"
@@ -73,6 +74,10 @@ scenarios:
   resubscribe  N users, then --restart-cmd restarts nats-server (same port); reports the
                time until the gateway's subscriptions are back (--nats-monitor /connz) and
                until a push to the last user arrives again
+  floor        no gateway: 200,000 sends of --payload-bytes on one loopback TCP connection
+               (TCP_NODELAY) while a thread reads them; reports the sender's CPU per send
+               (on loopback it includes the receiver's TCP work), the reader's CPU per
+               message and a null system call: the machine's own price of a delivery
   --smoke      200 connections, ~2 s each: idle, broadcast, user-push, roundtrip; exit 1
                unless every push arrived and every request got code 0 (behaviour, not speed)
 
@@ -810,8 +815,13 @@ Outcome run_scenario(const Options& o, const std::string& name) {
   if (name == "user-push") return run_push(o, false);
   if (name == "roundtrip") return run_roundtrip(o);
   if (name == "resubscribe") return run_resubscribe(o);
+  if (name == "floor") {
+    Outcome out;
+    out.result = wsgw::bench::measure_floor(200000, o.payload_bytes);
+    return out;
+  }
   throw UsageError("unknown --scenario " + name +
-                   " (idle, broadcast, user-push, roundtrip, resubscribe)");
+                   " (idle, broadcast, user-push, roundtrip, resubscribe, floor)");
 }
 
 // ---------------------------------------------------------------------------
