@@ -177,8 +177,9 @@ run_idle idle-19k-hs256 19000 --auth.mode=jwt --auth.jwt.secret_file="$SECRET_FI
 BENCH_AUTH=()
 
 # --- broadcast: 10k connections at 25 / 50 / 100 pushes per second, then the
-# same 500k deliveries/s over fewer connections (more frames per write) ------
-for shape in 10000:25 10000:50 10000:100 2000:250 1000:500; do
+# same 500k deliveries/s (520k offered) over fewer connections, more frames
+# per write --------------------------------------------------------------
+for shape in 10000:25 10000:50 10000:100 2000:260 1000:520; do
   n="${shape%%:*}" rate="${shape##*:}"
   label="broadcast-$((n / 1000))k-$rate"
   gateway "$label"
