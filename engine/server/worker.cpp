@@ -216,6 +216,12 @@ void Worker::adopt(tcp protocol, int fd, auth::Identity identity, std::string ea
   boost::system::error_code ec;
   socket.assign(protocol, fd, ec);
   if (ec) {
+    // epoll refused the descriptor (out of memory): the client sees its
+    // connection drop right after the upgrade and reconnects.
+    WSGW_LOG(error, "adopt_failed")
+        .kv("worker", index_)
+        .kv("user", identity.user_id)
+        .kv("error", ec.message());
     ::close(fd);
     return;
   }

@@ -32,7 +32,7 @@ class SessionIndex {
   std::vector<Conn*> add(std::string_view user, std::uint64_t seq, Conn* c, std::size_t cap,
                          const std::string** user_key) {
     auto it = users_.find(user);
-    if (it == users_.end()) it = users_.emplace(std::string(user), UserEntry{}).first;
+    if (it == users_.end()) it = users_.try_emplace(std::string(user)).first;
     it->second.conns.push_back(c);
     by_seq_.emplace(seq, c);
     ++connections_;
@@ -40,10 +40,11 @@ class SessionIndex {
     std::vector<Conn*> evicted;
     if (cap != 0) {
       auto& v = it->second.conns;
-      while (v.size() > cap) {
-        evicted.push_back(v.front());
-        v.erase(v.begin());
-        --connections_;
+      if (v.size() > cap) {
+        auto excess = static_cast<std::ptrdiff_t>(v.size() - cap);
+        evicted.assign(v.begin(), v.begin() + excess);
+        v.erase(v.begin(), v.begin() + excess);
+        connections_ -= evicted.size();
       }
     }
     return evicted;
