@@ -13,6 +13,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "engine/session/single_writer.hpp"
+
 namespace wsgw::server {
 
 class CommandCounters {
@@ -42,8 +44,7 @@ class CommandCounters {
   };
 
   static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n) {
-    // Single writer: a plain load and store, no locked add.
-    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    session::single_writer_add(c, n);
   }
 
   std::size_t slot(std::string_view command) {

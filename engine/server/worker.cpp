@@ -13,6 +13,7 @@
 #include "engine/protocol/message.hpp"
 #include "engine/protocol/service_messages.hpp"
 #include "engine/server/http_session.hpp"
+#include "engine/session/single_writer.hpp"
 #include "engine/time/clock.hpp"
 
 namespace wsgw::server {
@@ -273,7 +274,7 @@ void Worker::on_closed(Session& s) {
   if (!s.indexed) return;
   s.indexed = false;
   auto& closes = stats_.closes[close_index(s.close_code())];
-  closes.store(closes.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  session::single_writer_add(closes, 1);
 
   if (s.groups) {
     auto groups = *s.groups;
@@ -674,11 +675,11 @@ void Worker::count_user_connections(std::size_t before, std::size_t after) {
   auto& buckets = stats_.users_by_connections;
   if (before != 0) {
     auto& b = buckets[bucket(before)];
-    b.store(b.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+    session::single_writer_add(b, -1);
   }
   if (after != 0) {
     auto& a = buckets[bucket(after)];
-    a.store(a.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    session::single_writer_add(a, 1);
   }
 }
 

@@ -7,6 +7,7 @@
 
 #include "engine/log/log.hpp"
 #include "engine/protocol/message.hpp"
+#include "engine/session/single_writer.hpp"
 #include "engine/time/clock.hpp"
 
 namespace wsgw::session {
@@ -169,9 +170,7 @@ void Session::flush() {
 
 void Session::add_queued(std::int64_t delta) {
   queued_bytes_ = static_cast<std::uint32_t>(queued_bytes_ + delta);
-  // Single writer (this worker): a plain load and store, no locked add.
-  host_.queued_bytes.store(host_.queued_bytes.load(std::memory_order_relaxed) + delta,
-                           std::memory_order_relaxed);
+  single_writer_add(host_.queued_bytes, delta);
 }
 
 void Session::consume_written(std::size_t n) {
