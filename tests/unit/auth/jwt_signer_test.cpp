@@ -12,24 +12,12 @@
 #include <string>
 
 #include "engine/auth/base64url.hpp"
+#include "engine/auth/openssl_ptr.hpp"
 
 namespace wsgw::auth {
 namespace {
 
 namespace json = boost::json;
-
-template <auto Free>
-struct Deleter {
-  template <class T>
-  void operator()(T* p) const {
-    Free(p);
-  }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
-using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free>>;
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, Deleter<EVP_MD_CTX_free>>;
-using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, Deleter<ECDSA_SIG_free>>;
-using BnPtr = std::unique_ptr<BIGNUM, Deleter<BN_free>>;
 
 std::string bio_string(BIO* bio) {
   char* data = nullptr;

@@ -19,6 +19,7 @@
 
 #include "engine/auth/base64url.hpp"
 #include "engine/auth/jwt_signer.hpp"
+#include "engine/auth/openssl_ptr.hpp"
 
 namespace wsgw::auth {
 namespace {
@@ -28,19 +29,8 @@ namespace json = boost::json;
 constexpr std::int64_t kNow = 1'700'000'000;
 const std::string kSecret = "0123456789abcdef0123456789abcdef-test-secret";
 
-template <auto Free>
-struct Deleter {
-  template <class T>
-  void operator()(T* p) const {
-    Free(p);
-  }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
-using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free>>;
-using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;
-using EncoderCtxPtr = std::unique_ptr<OSSL_ENCODER_CTX, Deleter<OSSL_ENCODER_CTX_free>>;
-using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, Deleter<ECDSA_SIG_free>>;
-using BnPtr = std::unique_ptr<BIGNUM, Deleter<BN_free>>;
+// PkeyPtr, BioPtr, X509Ptr, EcdsaSigPtr, BnPtr: engine/auth/openssl_ptr.hpp.
+using EncoderCtxPtr = std::unique_ptr<OSSL_ENCODER_CTX, OpensslDeleter<OSSL_ENCODER_CTX_free>>;
 
 std::string bio_string(BIO* bio) {
   char* data = nullptr;
