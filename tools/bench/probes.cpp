@@ -46,15 +46,16 @@ bool split_host_port(std::string_view rest, std::string& host, std::uint16_t& po
   return true;
 }
 
-}  // namespace
-
-std::optional<std::int64_t> rss_bytes(long pid) {
-  auto text = read_file("/proc/" + std::to_string(pid) + "/status");
+// The "Key:   123 kB" line of a /proc file (status, meminfo) in bytes.
+std::optional<std::int64_t> kib_field_bytes(const std::string& path, std::string_view key) {
+  auto text = read_file(path);
   if (!text) return std::nullopt;
-  auto at = text->find("\nVmRSS:");
+  const std::string lines = "\n" + *text;
+  const std::string needle = "\n" + std::string(key) + ":";
+  auto at = lines.find(needle);
   if (at == std::string::npos) return std::nullopt;
-  const char* p = text->data() + at + 7;
-  const char* e = text->data() + text->size();
+  const char* p = lines.data() + at + needle.size();
+  const char* e = lines.data() + lines.size();
   while (p < e && (*p == ' ' || *p == '\t')) ++p;
   std::int64_t kb = 0;
   auto r = std::from_chars(p, e, kb);
@@ -62,19 +63,14 @@ std::optional<std::int64_t> rss_bytes(long pid) {
   return kb * 1024;
 }
 
+}  // namespace
+
+std::optional<std::int64_t> rss_bytes(long pid) {
+  return kib_field_bytes("/proc/" + std::to_string(pid) + "/status", "VmRSS");
+}
+
 std::optional<std::int64_t> meminfo_bytes(std::string_view key) {
-  auto text = read_file("/proc/meminfo");
-  if (!text) return std::nullopt;
-  const std::string needle = "\n" + std::string(key) + ":";
-  auto at = ("\n" + *text).find(needle);
-  if (at == std::string::npos) return std::nullopt;
-  const char* p = text->data() + at + needle.size() - 1;
-  const char* e = text->data() + text->size();
-  while (p < e && (*p == ' ' || *p == '\t')) ++p;
-  std::int64_t kb = 0;
-  auto r = std::from_chars(p, e, kb);
-  if (r.ec != std::errc()) return std::nullopt;
-  return kb * 1024;
+  return kib_field_bytes("/proc/meminfo", key);
 }
 
 std::optional<double> cpu_seconds(long pid) {
