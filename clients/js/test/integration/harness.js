@@ -12,6 +12,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { Client } from '../../src/client.js';
@@ -139,11 +140,11 @@ export class Stack {
     this.gateways = [];
   }
 
-  async nats() {
-    const ports = join(this.dir, 'nats-ports');
-    rmSync(ports, { recursive: true, force: true });
+  // jetstream: with a store under the stack's directory (recovery needs it).
+  async nats({ jetstream = false } = {}) {
     const bin = existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : 'nats-server';
-    const p = new Proc(bin, ['-a', HOST, '-p', '-1', '-ports_file_dir', this.dir], 'nats-server');
+    const js = jetstream ? ['-js', '-sd', join(this.dir, 'jetstream')] : [];
+    const p = new Proc(bin, ['-a', HOST, '-p', '-1', '-ports_file_dir', this.dir, ...js], 'nats-server');
     this.procs.push(p);
     const file = join(this.dir, `nats-server_${p.proc.pid}.ports`);
     const info = await waitFor(() => {
@@ -216,6 +217,47 @@ export class Stack {
     return this.cli('publish', '--user', user, '--command', command, '--data', JSON.stringify(data));
   }
 
+  // A raw NATS connection for fast publishing (PUB only): pub(subject, obj)
+  // queues, flush() resolves once the server has processed everything sent.
+  async publisher() {
+    const u = new URL(this.natsUrl);
+    const sock = net.connect(Number(u.port), u.hostname);
+    await new Promise((ok, no) => sock.once('connect', ok).once('error', no));
+    let pongs = 0;
+    const waiting = [];
+    sock.setEncoding('utf8');
+    sock.on('data', (d) => {
+      for (const line of d.split('\r\n')) {
+        if (line === 'PING') sock.write('PONG\r\n');
+        if (line === 'PONG') pongs++;
+      }
+      while (waiting.length && waiting[0][0] <= pongs) waiting.shift()[1]();
+    });
+    sock.write('CONNECT {"verbose":false,"pedantic":false,"name":"wsgw-js-test"}\r\n');
+    let pings = 0;
+    const p = {
+      pub(subject, obj) {
+        const body = Buffer.from(JSON.stringify(obj));
+        sock.write(`PUB ${subject} ${body.length}\r\n`);
+        sock.write(body);
+        sock.write('\r\n');
+      },
+      flush(ms = 10000) {
+        const n = ++pings;
+        sock.write('PING\r\n');
+        return Promise.race([
+          new Promise((ok) => waiting.push([n, ok])),
+          sleep(ms, null, { ref: false }).then(() => {
+            throw new Error('NATS flush timed out');
+          }),
+        ]);
+      },
+      close: () => sock.destroy(),
+    };
+    this.procs.push({ stop: async () => p.close(), tail: () => '', name: 'publisher' });
+    return p;
+  }
+
   // A Client of `user` (Node's WebSocket from the ws package) that records its
   // events; closed by stop().
   client(user, options = {}, url = () => this.gateways.find((g) => g.alive()).url) {
@@ -247,10 +289,10 @@ export class Stack {
   }
 }
 
-export async function startStack({ gateways = ['gw1'], gatewayArgs = [] } = {}) {
+export async function startStack({ gateways = ['gw1'], gatewayArgs = [], jetstream = false } = {}) {
   const s = new Stack();
   try {
-    await s.nats();
+    await s.nats({ jetstream });
     for (const id of gateways) await s.gateway(id, gatewayArgs);
     await s.service();
     await s.serviceReady();

@@ -53,7 +53,9 @@ test('a user push reaches every connection of the user once; a push to all reach
   }
   await Promise.all([...tabs, other].map((c) => c.ready(10000)));
   await s.push('carol', 'NEWS', { n: 1 });
-  await s.cli('publish', '--all', '--command', 'BROADCAST', '--data', '{"n":2}');
+  const pub = await s.publisher();
+  pub.pub('wsgw.all', { command: 'BROADCAST', data: { n: 2 } });
+  await pub.flush();
   await waitFor(() => [...got.values()].every((g) => g.includes('BROADCAST:2')), 10000, 'the broadcast everywhere');
   await waitFor(() => tabs.every((c) => got.get(c).includes('NEWS:1')), 10000, 'the user push on every tab');
   for (const c of tabs) assert.deepEqual(got.get(c).filter((x) => x === 'NEWS:1'), ['NEWS:1']);
