@@ -158,3 +158,13 @@ test('a laptop that slept (page.clock fast-forward): the client probes at once, 
     await new Promise((r) => setTimeout(r, 500));
     assert.deepEqual(await page.evaluate(() => [z.state, z.named('connecting')]), ['connected', []]);
   }));
+
+test('the demo page (clients/js/demo) connects, sends ECHO and shows the reply', () =>
+  withPage(async (page) => {
+    await page.goto(web.url.replace('/test/browser/page.html', '/demo/'));
+    await until(page, () => document.getElementById('state').textContent === 'connected');
+    await page.click('#send');
+    await until(page, () => document.getElementById('replies').textContent.includes('< ECHO {"text":"hi"}'));
+    await stack.push('alice', 'NEWS', { title: 'hello' });
+    await until(page, () => document.getElementById('pushes').textContent.includes('NEWS {"title":"hello"}'));
+  }));
