@@ -287,14 +287,19 @@ export class Client {
   _token(reason) {
     const g = this.o.getToken;
     if (!g) return Promise.resolve();
-    // One getToken at a time: every caller shares the one in flight.
-    return (this._tp ||= Promise.resolve()
-      .then(() => g({ reason }))
-      .then((t) => {
-        if (t == null) throw new UnauthorizedError('getToken returned ' + t);
-        return t;
-      })
-      .finally(() => (this._tp = null)));
+    // One getToken at a time: every caller shares the one in flight. One that
+    // never answers fails after connectTimeout, so it cannot block the client.
+    if (this._tp) return this._tp;
+    const ms = this.o.connectTimeout;
+    const p = (this._tp = new Promise((ok, no) => {
+      const k = {};
+      this._at(k, ms, () => no(new Error(`getToken did not answer within ${ms} ms`)));
+      Promise.resolve()
+        .then(() => g({ reason }))
+        .then((t) => (t == null ? no(new UnauthorizedError('getToken returned ' + t)) : ok(t)), no)
+        .finally(() => this._clear(k));
+    }).finally(() => this._tp == p && (this._tp = null)));
+    return p;
   }
 
   async _open(reason) {
@@ -402,6 +407,7 @@ export class Client {
 
   _stop(code, reason) {
     this._gen++;
+    this._tp = null; // its timeout is cleared below: a later connect() asks anew
     for (const ws of [this._ws, this._old]) if (ws) this._drop(ws);
     this._ws = this._old = null;
     this._t.clear();

@@ -8,7 +8,7 @@ import { launch, pageServer, openPage, until } from './browser.js';
 
 let stack, browser, web;
 before(async () => {
-  stack = await startStack({ gatewayArgs: ['--auth.expiry_warning_s=2', '--auth.jwt.leeway_s=0'] });
+  stack = await startStack({ gatewayArgs: ['--auth.expiry_warning_s=3', '--auth.jwt.leeway_s=0'] });
   web = await pageServer(stack);
   browser = await launch();
 });
@@ -68,10 +68,10 @@ test('from a page: kick (4003) and revoke (4005) are terminal', () =>
     assert.deepEqual(r.v.slice(1), [['disconnected', { code: 4005, reason: 'gone' }]]);
   }));
 
-test('from a page: 4-second tokens are refreshed before they expire', () =>
+test('from a page: 5-second tokens are refreshed before they expire', () =>
   withPage(async (page) => {
     await page.evaluate(async () => {
-      window.t = make('sam', { ttl: 4 }).connect();
+      window.t = make('sam', { ttl: 5 }).connect();
       await t.ready(10000);
     });
     await until(page, () => t.named('auth').length >= 2, null, 20000);

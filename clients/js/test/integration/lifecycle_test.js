@@ -9,15 +9,15 @@ const stacks = [];
 after(async () => Promise.all(stacks.map((s) => s.stop())));
 
 test('short-lived tokens are refreshed (TOKEN_EXPIRING -> AUTH) and the connection never drops', async () => {
-  // Tokens live 4 s; the gateway warns 2 s before expiry and allows no leeway,
-  // so without a refresh the connection would close with 4004 within 5 s.
-  const s = await startStack({ gatewayArgs: ['--auth.expiry_warning_s=2', '--auth.jwt.leeway_s=0'] });
+  // Tokens live 5 s; the gateway warns 3 s before expiry and allows no leeway,
+  // so without a refresh the connection would close with 4004 within 6 s.
+  const s = await startStack({ gatewayArgs: ['--auth.expiry_warning_s=3', '--auth.jwt.leeway_s=0'] });
   stacks.push(s);
   const reasons = [];
   const c = s.client('grace', {
     getToken: async ({ reason }) => {
       reasons.push(reason);
-      return s.token('grace', 4);
+      return s.token('grace', 5);
     },
   });
   c.connect();

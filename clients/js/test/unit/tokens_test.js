@@ -157,3 +157,20 @@ test('4004: the next connection gets a fresh token', async () => {
   assert.equal(h.ws.token, 'tok2');
   assert.deepEqual(h.tokens, ['connect', 'expired']);
 });
+
+test('a getToken that never answers fails after connectTimeout and is asked again after the backoff', async () => {
+  let calls = 0;
+  const h = setup({
+    connectTimeout: 3000,
+    random: () => 0,
+    getToken: () => (++calls === 1 ? new Promise(() => {}) : Promise.resolve('late-but-fine')),
+  });
+  h.client.connect();
+  await h.advance(2900);
+  assert.equal(h.sockets.length, 0);
+  await h.advance(700);
+  assert.match(h.named('error')[0].error.message, /did not answer within 3000 ms/);
+  await h.advance(600);
+  assert.equal(calls, 2);
+  assert.equal(h.ws.token, 'late-but-fine');
+});
