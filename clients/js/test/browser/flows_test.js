@@ -168,3 +168,22 @@ test('the demo page (clients/js/demo) connects, sends ECHO and shows the reply',
     await stack.push('alice', 'NEWS', { title: 'hello' });
     await until(page, () => document.getElementById('pushes').textContent.includes('NEWS {"title":"hello"}'));
   }));
+
+test('in a module Web Worker: connect, ECHO, a push', () =>
+  withPage(async (page) => {
+    await page.evaluate(() => {
+      window.fromWorker = [];
+      const w = new Worker('/test/browser/worker.js', { type: 'module' });
+      w.onmessage = (e) => fromWorker.push(e.data);
+      w.onerror = (e) => fromWorker.push({ error: e.message || 'worker failed to load' });
+      w.postMessage({ user: 'wanda' });
+    });
+    await until(page, () => fromWorker.length >= 1);
+    const first = await page.evaluate(() => fromWorker[0]);
+    assert.equal(first.error, undefined, first.error);
+    assert.equal(first.welcome.userId, 'wanda');
+    assert.deepEqual(first.echo, { from: 'worker' });
+    await stack.push('wanda', 'NEWS', { n: 1 });
+    await until(page, () => fromWorker.length >= 2);
+    assert.deepEqual(await page.evaluate(() => fromWorker[1]), { news: { n: 1 }, state: 'connected' });
+  }));
