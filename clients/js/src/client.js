@@ -124,7 +124,7 @@ export class Client {
     this._n = 0;
     this._att = 0; // reconnect attempts since the last stable connection
     this._gen = 0; // bumped by every attempt: an older attempt's awaits end there
-    this._had = 0; // a connection was up before (or positions were given)
+    this._had = Object.keys(this._pos).length; // a connection was up before, or positions were given
     this._ws = this._old = null; // the current socket, the one a move retires
   }
 

@@ -197,6 +197,9 @@ export class SharedClient {
   async _lead(bc, done) {
     if (this._bc != bc) return; // left (or left and joined again) while waiting
     const c = (this._c = new Client(this.url, { ...this.o, since: this._pos }));
+    // Taking over from another tab is a reconnect: without recovery, pushes
+    // sent meanwhile may be missing, and `reset` must say so.
+    if (this._lid) c._had = 1;
     this.leader = true;
     for (const ev of RELAYED) {
       c.onEvent(ev, (a) => {

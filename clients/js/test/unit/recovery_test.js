@@ -72,6 +72,12 @@ test('since (positions saved across a reload) is used on the first connection; a
   assert.throws(() => setup({ since: { user: { epoch: 'e1', seq: -1 } } }), TypeError);
 });
 
+test('a gateway without recovery and positions given (since): the first connection reports reset', async () => {
+  const h = setup({ since: { user: { epoch: 'e1', seq: 5 }, all: { epoch: 'e1', seq: 5 } } });
+  await h.up();
+  assert.deepEqual(h.named('reset'), [{ key: '*', recovered: false, reason: 'unsupported' }]);
+});
+
 test('a gateway without recovery: a reconnect reports reset so the app reloads its state', async () => {
   const h = setup({ random: () => 0 });
   const ws1 = await h.up();
