@@ -28,7 +28,7 @@ test('the close-code table of docs/PROTOCOL.md 7.3 is the client policy', () => 
   const rows = table('### 7.3 The close-code policy', 'client action');
   const fromDoc = {};
   let other = null;
-  for (const [code, , action] of rows) {
+  for (const [code, action] of rows) {
     const a = /^`([a-z-]+)`$/.exec(action);
     assert.ok(a, `row ${code}: action "${action}" is not one backquoted word`);
     if (code === 'other') other = a[1];
