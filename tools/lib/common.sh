@@ -33,6 +33,42 @@ wsgw_install_deps() {
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
+# The JavaScript client's tests (clients/js): Debian's chromium, node and npm
+# when there is no node at all (Debian's nodejs; the machines ship Node 20),
+# then `npm ci` from the lockfile whenever it changed. Any failure, a registry
+# that cannot be reached included, stops the caller (set -e): the JS tests
+# are never skipped silently.
+wsgw_install_js_deps() {
+  local js="$WSGW_ROOT/clients/js"
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    sudo="sudo"
+  fi
+  local missing=()
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
+  [ -x /usr/lib/chromium/chromium ] || [ -x /usr/bin/chromium ] || missing+=(chromium)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "wsgw: installing missing packages: ${missing[*]}" >&2
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+  local major
+  major="$(node -p 'process.versions.node.split(".")[0]')"
+  if [ "$major" -lt 18 ]; then
+    echo "wsgw: node $(node --version) is too old for clients/js (needs 18 or later, 20 supported)" >&2
+    return 1
+  fi
+  if ! cmp -s "$js/package-lock.json" "$js/node_modules/.wsgw-installed-lock" 2>/dev/null; then
+    echo "wsgw: npm ci in clients/js" >&2
+    (cd "$js" && npm ci --no-audit --no-fund) || {
+      echo "wsgw: npm ci failed in clients/js (is the npm registry reachable?)" >&2
+      return 1
+    }
+    cp "$js/package-lock.json" "$js/node_modules/.wsgw-installed-lock"
+  fi
+}
+
 # wsgw_build DIR [cmake args...] [-- targets...]: configures and builds DIR
 # (every target, or only the ones after --).
 wsgw_build() {
