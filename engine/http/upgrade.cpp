@@ -406,14 +406,25 @@ std::variant<UpgradeRequest, Refusal> check_upgrade(const Request& req, const Up
 
   UpgradeRequest out;
   std::string_view subprotocol_token;
+  bool offered = false;
   any_list_element(req, bhttp::field::sec_websocket_protocol, [&](std::string_view e) {
     constexpr std::string_view kBearer = "bearer.";
+    offered = true;
     if (subprotocol_token.empty() && e.size() > kBearer.size() && e.starts_with(kBearer)) {
       subprotocol_token = e.substr(kBearer.size());
     }
     if (!opt.subprotocol.empty() && e == opt.subprotocol) out.select_subprotocol = true;
     return false;
   });
+  // The browser would fail the connection after our 101 (see the header);
+  // the token is never echoed, as a selected subprotocol or otherwise.
+  if (offered && !out.select_subprotocol) {
+    if (!subprotocol_token.empty()) {
+      return refuse(400,
+                    "the " + opt.subprotocol + " subprotocol must be offered with bearer.<token>");
+    }
+    return refuse(400, "the offered subprotocols do not include " + opt.subprotocol);
+  }
 
   // Which of two Authorization headers would a proxy have checked? Refuse.
   if (count(req, bhttp::field::authorization) > 1) {
