@@ -47,6 +47,9 @@ struct UpgradeRequest {
   std::string user_agent;
 };
 
+// A refused Origin is logged with at most this many of its bytes.
+inline constexpr std::size_t kMaxLoggedOriginBytes = 200;
+
 struct Refusal {
   unsigned status;     // 400, 403, 404, 405, 426, ...
   std::string reason;  // short fixed text, never request data
@@ -54,6 +57,10 @@ struct Refusal {
   // "Allow: GET" with 405, "Upgrade: websocket" (and "Sec-WebSocket-Version:
   // 13" for a version mismatch) with 426. Empty otherwise.
   std::string extra_header;
+  // 403 for an Origin: that Origin for the log line, never for the response.
+  // Its first kMaxLoggedOriginBytes bytes, each byte outside 0x21-0x7E and
+  // '%' written %XX, so it is printable ASCII whatever was received.
+  std::string origin;
 };
 
 // Checks an upgrade request, in this order (first failure wins):

@@ -56,7 +56,7 @@ Refusal refused(const Request& req, const UpgradeOptions& opt = {}) {
   auto r = check_upgrade(req, opt);
   if (!std::holds_alternative<Refusal>(r)) {
     ADD_FAILURE() << "accepted";
-    return {0, "", ""};
+    return {0, "", "", ""};
   }
   return std::get<Refusal>(std::move(r));
 }
@@ -250,6 +250,31 @@ TEST(CheckUpgrade, OriginNotInListIs403) {
   }
   req.set(bhttp::field::origin, "http://localhost:3000");
   EXPECT_EQ(status_of(req, opt), 101u);
+}
+
+// The refused Origin goes to the log line: bounded, and printable ASCII
+// whatever was received, so it cannot break the line or fake a field.
+TEST(CheckUpgrade, RefusedOriginIsKeptForTheLog) {
+  UpgradeOptions opt;
+  opt.allowed_origins = {"https://app.example.com"};
+  Request req = valid_request();
+  req.set(bhttp::field::origin, "https://evil.example:8443");
+  Refusal r = refused(req, opt);
+  EXPECT_EQ(r.status, 403u);
+  EXPECT_EQ(r.origin, "https://evil.example:8443");
+  EXPECT_EQ(r.reason, "origin not allowed");  // never request data in the response
+
+  req.set(bhttp::field::origin, "https://a\"b\\c%d e\x01\xC3\xA9\x7F");
+  EXPECT_EQ(refused(req, opt).origin, "https://a\"b\\c%25d%20e%01%C3%A9%7F");
+
+  req.set(bhttp::field::origin, "https://" + std::string(300, 'x'));
+  std::string logged = refused(req, opt).origin;
+  EXPECT_EQ(logged, "https://" + std::string(kMaxLoggedOriginBytes - 8, 'x'));
+
+  // Other refusals carry no origin.
+  Request other = valid_request("/nope");
+  other.set(bhttp::field::origin, "https://evil.example");
+  EXPECT_EQ(refused(other, opt).origin, "");
 }
 
 TEST(CheckUpgrade, OriginAbsentOrListEmptyIsAllowed) {
