@@ -105,7 +105,7 @@ bool NatsBus::Impl::subscribe(Sub* s, const std::string& subject) {
   return true;
 }
 
-void NatsBus::Impl::on_message(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+void NatsBus::Impl::on_message(natsConnection* nc, natsSubscription*, natsMsg* msg, void* closure) {
   auto* s = static_cast<Sub*>(closure);
   Impl& self = *s->impl;
   std::string_view payload = payload_of(msg);
@@ -135,7 +135,20 @@ void NatsBus::Impl::on_message(natsConnection*, natsSubscription*, natsMsg* msg,
       break;
     case Sub::Role::control: {
       std::string_view subject = natsMsg_GetSubject(msg);
-      self.handler.on_control(subject.substr(subject.rfind('.') + 1), payload);
+      // A control message sent as a request gets this gateway's verdict, so
+      // its sender sees a refusal (docs/PROTOCOL.md §6.4).
+      const char* reply = natsMsg_GetReply(msg);
+      bool wants_answer = reply != nullptr && reply[0] != '\0';
+      std::string answer;
+      self.handler.on_control(subject.substr(subject.rfind('.') + 1), payload,
+                              wants_answer ? &answer : nullptr);
+      if (wants_answer && !answer.empty()) {
+        natsStatus st =
+            natsConnection_Publish(nc, reply, answer.data(), static_cast<int>(answer.size()));
+        if (st != NATS_OK) {
+          WSGW_LOG(warn, "control_answer_failed").kv("error", natsStatus_GetText(st));
+        }
+      }
       break;
     }
     case Sub::Role::inbox: {

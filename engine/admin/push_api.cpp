@@ -232,15 +232,18 @@ std::optional<Publication> build_kick(std::string_view body, const bus::Subjects
   std::string user, conn;
   if (!read_id(*o, "user", user, error) || !read_conn(*o, conn, error)) return std::nullopt;
   const json::value* reason = o->if_contains("reason");
-  if (reason != nullptr && (!reason->is_string() || reason->as_string().size() > kMaxReasonBytes)) {
-    error = "reason must be a string of at most 120 bytes";
+  if (reason != nullptr && !reason->is_string()) {
+    error = "reason must be a string";
     return std::nullopt;
   }
 
   json::object out;
   if (!user.empty()) out["user"] = user;
   if (!conn.empty()) out["conn"] = conn;
-  if (reason != nullptr) out["reason"] = *reason;
+  // Published already cut, exactly as the gateways will apply it.
+  if (reason != nullptr) {
+    out["reason"] = protocol::utf8_prefix(as_view(reason->as_string()), kMaxReasonBytes);
+  }
   Publication p{control_subject(subjects, "kick"), json::serialize(out)};
   if (!control_ok("kick", p.payload, error)) return std::nullopt;
   return p;

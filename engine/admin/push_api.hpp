@@ -4,7 +4,7 @@
 //
 //   POST /v1/push          {"user"|"conn"|"group":"…"} or {"all":true}, plus
 //                          "command" and optional "traceId","data","code","message"
-//   POST /v1/kick          {"user"|"conn":"…","reason"?:"…"}
+//   POST /v1/kick          {"user"|"conn":"…","reason"?:"…"} (a long reason is cut)
 //   POST /v1/groups/join   {"group":"g","user"|"conn":"…"}   (leave: same)
 //
 // Subjects are built from `subjects.prefix` only (user ids and group names go
@@ -17,6 +17,7 @@
 #include <string_view>
 
 #include "engine/bus/subjects.hpp"
+#include "engine/protocol/service_messages.hpp"
 
 namespace wsgw::admin {
 
@@ -39,7 +40,9 @@ std::optional<Publication> build_group_change(std::string_view verb, std::string
                                               const bus::Subjects& subjects, std::string& error);
 
 // Longest user id / group name accepted (the same bound as the gateway's).
-inline constexpr std::size_t kMaxIdBytes = 256;
-inline constexpr std::size_t kMaxReasonBytes = 120;
+inline constexpr std::size_t kMaxIdBytes = protocol::kMaxControlIdBytes;
+// A kick's reason is cut to this many bytes (on a UTF-8 boundary), as every
+// gateway would cut it; it is never a reason to refuse the kick.
+inline constexpr std::size_t kMaxReasonBytes = protocol::kMaxControlReasonBytes;
 
 }  // namespace wsgw::admin

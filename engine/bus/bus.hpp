@@ -47,8 +47,10 @@ class BusHandler {
   // `conn_seq` is the <n> of a connection id "<gatewayId>.<n>" of this gateway.
   virtual void on_push_conn(std::uint64_t conn_seq, std::string_view payload) = 0;
   virtual void on_push_all(std::string_view payload) = 0;
-  // wsgw.ctl.<verb>
-  virtual void on_control(std::string_view verb, std::string_view payload) = 0;
+  // wsgw.ctl.<verb>. `answer` is non-null when the publisher waits for an
+  // answer (the message has a reply subject): the handler stores the answer's
+  // payload there and the bus publishes it on the reply subject.
+  virtual void on_control(std::string_view verb, std::string_view payload, std::string* answer) = 0;
   virtual void on_reply(unsigned worker, std::uint64_t request_id, ReplyStatus status,
                         std::string_view payload) = 0;
   virtual void on_connection_state(bool connected) = 0;

@@ -67,14 +67,20 @@ void PushRouter::on_push_all(std::string_view payload) {
   to_workers(~std::uint64_t{0}, d);
 }
 
-void PushRouter::on_control(std::string_view verb, std::string_view payload) {
+void PushRouter::on_control(std::string_view verb, std::string_view payload, std::string* answer) {
   std::string why;
   auto msg = protocol::parse_control(verb, payload, why);
   if (!msg) {
     stats_.bad_controls.fetch_add(1, std::memory_order_relaxed);
-    WSGW_LOG(warn, "bad_control").kv("verb", verb).kv("reason", why);
+    WSGW_LOG(warn, "bad_control")
+        .kv("verb", verb)
+        .kv("reason", why)
+        .kv("answered", answer != nullptr);
+    if (answer != nullptr) *answer = protocol::encode_control_answer(400, why);
     return;
   }
+  // Every gateway parses alike, so one gateway's verdict is every gateway's.
+  if (answer != nullptr) *answer = protocol::encode_control_answer(0, "success");
   std::uint64_t mask = ~std::uint64_t{0};
   if (!msg->conn.empty()) {
     auto parts = protocol::split_conn_id(msg->conn);

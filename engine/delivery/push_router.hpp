@@ -18,7 +18,7 @@ namespace wsgw::delivery {
 struct PushStats {
   std::atomic<std::uint64_t> pushes{0};          // valid pushes received
   std::atomic<std::uint64_t> bad_pushes{0};      // dropped: not a valid push payload
-  std::atomic<std::uint64_t> bad_controls{0};    // dropped: not a valid control message
+  std::atomic<std::uint64_t> bad_controls{0};    // refused: not a valid control message
   std::atomic<std::uint64_t> worker_handoffs{0}; // inbox pushes
 };
 
@@ -34,7 +34,10 @@ class PushRouter final : public bus::BusHandler {
                      std::string_view payload) override;
   void on_push_conn(std::uint64_t conn_seq, std::string_view payload) override;
   void on_push_all(std::string_view payload) override;
-  void on_control(std::string_view verb, std::string_view payload) override;
+  // Parses the control message once and hands it to the workers that may
+  // hold its target. A malformed one is counted and logged (`bad_control`),
+  // and refused in `answer` when its sender waits for one.
+  void on_control(std::string_view verb, std::string_view payload, std::string* answer) override;
   void on_reply(unsigned worker, std::uint64_t request_id, bus::ReplyStatus status,
                 std::string_view payload) override;
   void on_connection_state(bool connected) override;

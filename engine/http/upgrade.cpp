@@ -201,7 +201,26 @@ std::string truncate_utf8(std::string_view s, std::size_t max) {
 }
 
 Refusal refuse(unsigned status, std::string reason, std::string extra_header = {}) {
-  return Refusal{status, std::move(reason), std::move(extra_header)};
+  return Refusal{status, std::move(reason), std::move(extra_header), {}};
+}
+
+// See Refusal::origin. An Origin is ASCII (RFC 6454 §6.1), so what a browser
+// sends reads unchanged; anything else cannot break the log line.
+std::string loggable_origin(std::string_view origin) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  origin = origin.substr(0, kMaxLoggedOriginBytes);
+  std::string out;
+  out.reserve(origin.size());
+  for (unsigned char c : origin) {
+    if (c < 0x21 || c > 0x7E || c == '%') {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 0xF];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
 }
 
 void append_json_string(std::string& out, std::string_view s) {
@@ -367,7 +386,11 @@ std::variant<UpgradeRequest, Refusal> check_upgrade(const Request& req, const Up
         break;
       }
     }
-    if (!allowed) return refuse(403, "origin not allowed");
+    if (!allowed) {
+      Refusal r = refuse(403, "origin not allowed");
+      r.origin = loggable_origin(origin);
+      return r;
+    }
   }
 
   // Only the header is read before the switch; body bytes would then be taken
@@ -406,14 +429,25 @@ std::variant<UpgradeRequest, Refusal> check_upgrade(const Request& req, const Up
 
   UpgradeRequest out;
   std::string_view subprotocol_token;
+  bool offered = false;
   any_list_element(req, bhttp::field::sec_websocket_protocol, [&](std::string_view e) {
     constexpr std::string_view kBearer = "bearer.";
+    offered = true;
     if (subprotocol_token.empty() && e.size() > kBearer.size() && e.starts_with(kBearer)) {
       subprotocol_token = e.substr(kBearer.size());
     }
     if (!opt.subprotocol.empty() && e == opt.subprotocol) out.select_subprotocol = true;
     return false;
   });
+  // The browser would fail the connection after our 101 (see the header);
+  // the token is never echoed, as a selected subprotocol or otherwise.
+  if (offered && !out.select_subprotocol) {
+    if (!subprotocol_token.empty()) {
+      return refuse(400,
+                    "the " + opt.subprotocol + " subprotocol must be offered with bearer.<token>");
+    }
+    return refuse(400, "the offered subprotocols do not include " + opt.subprotocol);
+  }
 
   // Which of two Authorization headers would a proxy have checked? Refuse.
   if (count(req, bhttp::field::authorization) > 1) {

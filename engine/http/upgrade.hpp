@@ -47,6 +47,9 @@ struct UpgradeRequest {
   std::string user_agent;
 };
 
+// A refused Origin is logged with at most this many of its bytes.
+inline constexpr std::size_t kMaxLoggedOriginBytes = 200;
+
 struct Refusal {
   unsigned status;     // 400, 403, 404, 405, 426, ...
   std::string reason;  // short fixed text, never request data
@@ -54,6 +57,10 @@ struct Refusal {
   // "Allow: GET" with 405, "Upgrade: websocket" (and "Sec-WebSocket-Version:
   // 13" for a version mismatch) with 426. Empty otherwise.
   std::string extra_header;
+  // 403 for an Origin: that Origin for the log line, never for the response.
+  // Its first kMaxLoggedOriginBytes bytes, each byte outside 0x21-0x7E and
+  // '%' written %XX, so it is printable ASCII whatever was received.
+  std::string origin;
 };
 
 // Checks an upgrade request, in this order (first failure wins):
@@ -64,8 +71,12 @@ struct Refusal {
 //   400 Host missing, empty or repeated; 400 Origin repeated; 403 Origin not in
 //   a non-empty opt.allowed_origins; 400 request announces a body; 400 query
 //   has bad percent-encoding; 400 user/name parameter not clean UTF-8;
-//   400 Authorization repeated; 400 token over kMaxTokenBytes; 400 token with
-//   bytes outside 0x21-0x7E.
+//   400 Sec-WebSocket-Protocol offered without opt.subprotocol (with a
+//   "bearer.<token>" entry or without); 400 Authorization repeated; 400 token
+//   over kMaxTokenBytes; 400 token with bytes outside 0x21-0x7E.
+// A browser fails a connection whose 101 selects none of the subprotocols it
+// offered (WHATWG WebSockets), so such an offer is refused here, where the
+// refusal can be seen and logged, rather than accepted into a silent 1006.
 // Query parameters: the first occurrence of a name wins. An Authorization
 // header with another scheme than Bearer is ignored, so the token may come
 // from the query or the subprotocol instead.

@@ -127,73 +127,179 @@ std::optional<std::string> push_to_client(std::string_view payload, std::string&
   return encode_message(m.command, m.trace_id, data, code, message);
 }
 
+namespace {
+
+bool verb_of(std::string_view verb, ControlMessage::Verb& out) {
+  using Verb = ControlMessage::Verb;
+  if (verb == "join") {
+    out = Verb::join;
+  } else if (verb == "leave") {
+    out = Verb::leave;
+  } else if (verb == "kick") {
+    out = Verb::kick;
+  } else if (verb == "revoke") {
+    out = Verb::revoke;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// A user id or group name a gateway can hold: 1-256 bytes, no control
+// characters (the rule of auth::acceptable_user_id).
+bool acceptable_id(std::string_view id) {
+  if (id.empty() || id.size() > kMaxControlIdBytes) return false;
+  for (unsigned char c : id)
+    if (c < 0x20 || c == 0x7f) return false;
+  return true;
+}
+
+bool gateway_id_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-';
+}
+
+// "<gatewayId>.<n>" with a gateway id that gateway.id could be.
+bool acceptable_conn_id(std::string_view id) {
+  auto parts = split_conn_id(id);
+  if (!parts || parts->gateway_id.size() > kMaxGatewayIdBytes) return false;
+  for (char c : parts->gateway_id)
+    if (!gateway_id_char(c)) return false;
+  return true;
+}
+
+// Reads the string field `key` when present. False with `why` when it is
+// present with another type.
+bool optional_string(const json::object& o, std::string_view key, std::string& out,
+                     std::string& why) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr) return true;
+  if (!v->is_string()) {
+    why = std::string(key) + " must be a string";
+    return false;
+  }
+  out.assign(as_view(v->as_string()));
+  return true;
+}
+
+// Exactly one of the two target fields is present; `why` names them otherwise.
+bool one_target(const json::object& o, std::string_view a, std::string_view b, std::string& why) {
+  bool has_a = o.contains(a), has_b = o.contains(b);
+  if (has_a != has_b) return true;
+  why = "give exactly one of " + std::string(a) + " and " + std::string(b) +
+        (has_a ? " (got both)" : " (got neither)");
+  return false;
+}
+
+bool read_user(const json::object& o, ControlMessage& c, std::string& why) {
+  if (!optional_string(o, "user", c.user, why)) return false;
+  if (o.contains("user") && !acceptable_id(c.user)) {
+    why = "user must be 1-256 bytes without control characters";
+    return false;
+  }
+  return true;
+}
+
+bool read_conn(const json::object& o, ControlMessage& c, std::string& why) {
+  if (!optional_string(o, "conn", c.conn, why)) return false;
+  if (o.contains("conn") && !acceptable_conn_id(c.conn)) {
+    why = "conn must be a connection id <gatewayId>.<n> (as in WELCOME's connId)";
+    return false;
+  }
+  return true;
+}
+
+// The reason is cosmetic: a long one is cut, never a cause to refuse.
+bool read_reason(const json::object& o, ControlMessage& c, std::string& why) {
+  if (!optional_string(o, "reason", c.reason, why)) return false;
+  c.reason.resize(utf8_prefix(c.reason, kMaxControlReasonBytes).size());
+  return true;
+}
+
+bool read_ttl(const json::object& o, ControlMessage& c, std::string& why) {
+  const json::value* ttl = o.if_contains("ttlS");
+  if (ttl == nullptr) return true;
+  // A positive integer; past a year it is lowered to a year, so a generous
+  // ttlS never costs the revocation itself.
+  if (ttl->is_uint64() || (ttl->is_int64() && ttl->as_int64() > kMaxRevocationTtlS)) {
+    c.ttl_s = kMaxRevocationTtlS;
+    return true;
+  }
+  if (!ttl->is_int64() || ttl->as_int64() < 1) {
+    why = "ttlS must be a positive integer (seconds)";
+    return false;
+  }
+  c.ttl_s = ttl->as_int64();
+  return true;
+}
+
+}  // namespace
+
 std::optional<ControlMessage> parse_control(std::string_view verb, std::string_view payload,
                                             std::string& why) {
+  using Verb = ControlMessage::Verb;
   ControlMessage c;
-  if (verb == "join") {
-    c.verb = ControlMessage::Verb::join;
-  } else if (verb == "leave") {
-    c.verb = ControlMessage::Verb::leave;
-  } else if (verb == "kick") {
-    c.verb = ControlMessage::Verb::kick;
-  } else if (verb == "revoke") {
-    c.verb = ControlMessage::Verb::revoke;
-  } else {
-    why = "unknown control verb";
+  if (!verb_of(verb, c.verb)) {
+    why = "unknown control verb (join, leave, kick or revoke)";
     return std::nullopt;
   }
   json::value holder;
   const json::object* o = parse_object(payload, holder, why);
   if (o == nullptr) return std::nullopt;
-  if (!string_field(*o, "group", c.group) || !string_field(*o, "user", c.user) ||
-      !string_field(*o, "conn", c.conn) || !string_field(*o, "reason", c.reason)) {
-    why = "group, user, conn and reason must be strings";
-    return std::nullopt;
-  }
-  if (c.verb == ControlMessage::Verb::revoke) {
-    if (!string_field(*o, "tokenId", c.token_id)) {
-      why = "tokenId must be a string";
+
+  if (c.verb == Verb::revoke) {
+    // A revocation names a user or a token; a connection is kicked instead.
+    if (o->contains("conn")) {
+      why = "revoke takes user or tokenId, not conn (kick closes one connection)";
       return std::nullopt;
     }
-    if (!c.conn.empty() || c.user.empty() == c.token_id.empty()) {
-      why = "give exactly one of user and tokenId";
+    if (!one_target(*o, "user", "tokenId", why) || !read_user(*o, c, why) ||
+        !optional_string(*o, "tokenId", c.token_id, why)) {
       return std::nullopt;
     }
-    if (auto* ttl = o->if_contains("ttlS")) {
-      if (!ttl->is_int64() && !ttl->is_uint64()) {
-        why = "ttlS must be an integer";
-        return std::nullopt;
-      }
-      std::int64_t v = ttl->is_int64() ? ttl->as_int64() : 0;
-      if (v < 1 || v > 31536000) {
-        why = "ttlS must be 1..31536000";
-        return std::nullopt;
-      }
-      c.ttl_s = v;
-    }
-    if (c.token_id.size() > 256 || c.reason.size() > 120) {
-      why = "tokenId (256 bytes) or reason (120 bytes) too long";
+    if (o->contains("tokenId") && (c.token_id.empty() || c.token_id.size() > kMaxTokenIdBytes)) {
+      why = "tokenId must be 1-8192 bytes";
       return std::nullopt;
     }
+    if (!read_reason(*o, c, why) || !read_ttl(*o, c, why)) return std::nullopt;
     return c;
   }
-  if (c.user.empty() == c.conn.empty()) {
-    why = "give exactly one of user and conn";
+
+  if (!one_target(*o, "user", "conn", why) || !read_user(*o, c, why) || !read_conn(*o, c, why)) {
     return std::nullopt;
   }
-  if (!c.conn.empty() && !split_conn_id(c.conn)) {
-    why = "conn is not a connection id";
-    return std::nullopt;
+  if (c.verb == Verb::kick) {
+    if (!read_reason(*o, c, why)) return std::nullopt;
+    return c;
   }
-  if (c.verb != ControlMessage::Verb::kick && c.group.empty()) {
+  if (!o->contains("group")) {
     why = "group is required";
     return std::nullopt;
   }
-  if (c.group.size() > 256 || c.reason.size() > 120) {
-    why = "group (256 bytes) or reason (120 bytes) too long";
+  if (!optional_string(*o, "group", c.group, why)) return std::nullopt;
+  if (!acceptable_id(c.group)) {
+    why = "group must be 1-256 bytes without control characters";
     return std::nullopt;
   }
   return c;
+}
+
+std::string encode_control_answer(int code, std::string_view message) {
+  std::string out = "{\"code\":" + std::to_string(code) + ",\"message\":";
+  append_string(out, message);
+  out += '}';
+  return out;
+}
+
+std::string_view utf8_prefix(std::string_view s, std::size_t max) noexcept {
+  if (s.size() <= max) return s;
+  std::size_t cut = max;
+  // s[cut] is the first byte left out; while it continues a sequence, that
+  // sequence started before the cut and must go too (at most 3 steps back).
+  for (int i = 0; i < 3 && cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80; ++i) {
+    --cut;
+  }
+  return s.substr(0, cut);
 }
 
 std::optional<ConnIdParts> split_conn_id(std::string_view conn_id) {

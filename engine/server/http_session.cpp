@@ -15,7 +15,6 @@ namespace wsgw::server {
 namespace beast = boost::beast;
 namespace asio = boost::asio;
 
-
 HttpSession::HttpSession(Worker& worker, asio::ip::tcp::socket socket)
     : worker_(worker), stream_(std::move(socket)) {}
 
@@ -55,7 +54,7 @@ void HttpSession::on_read(beast::error_code ec, std::size_t) {
   SharedState& shared = worker_.shared();
   auto checked = http::check_upgrade(parser_->get(), shared.upgrade);
   if (auto* r = std::get_if<http::Refusal>(&checked)) {
-    return refuse(r->status, r->reason, "bad_upgrade", r->extra_header);
+    return refuse(r->status, r->reason, "bad_upgrade", r->extra_header, r->origin);
   }
   auto& up = std::get<http::UpgradeRequest>(checked);
 
@@ -145,13 +144,13 @@ void HttpSession::accept(auth::Identity identity, const std::string& token, std:
 }
 
 void HttpSession::refuse(unsigned status, std::string_view reason, std::string_view log_reason,
-                         std::string_view extra_header) {
+                         std::string_view extra_header, std::string_view origin) {
   worker_.shared().count_handshake_failure(log_reason);
-  WSGW_LOG(info, "handshake_refused")
-      .kv("status", status)
-      .kv("reason", log_reason)
-      .kv("detail", reason)
-      .kv("remote", remote_);
+  if (log::enabled(log::Level::info)) {
+    log::Event e(log::Level::info, "handshake_refused");
+    e.kv("status", status).kv("reason", log_reason).kv("detail", reason).kv("remote", remote_);
+    if (!origin.empty()) e.kv("origin", origin);
+  }
   response_ = http::make_refusal(status, reason, extra_header);
   stream_.expires_after(std::chrono::milliseconds(worker_.shared().cfg.handshake_timeout_ms));
   asio::async_write(stream_, asio::buffer(response_),

@@ -27,8 +27,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
  private:
   void on_read(boost::beast::error_code ec, std::size_t);
+  // Answers `status` with `reason`, counts and logs `log_reason`; `origin`
+  // (already made printable) is logged when the Origin was refused.
   void refuse(unsigned status, std::string_view reason, std::string_view log_reason,
-              std::string_view extra_header = {});
+              std::string_view extra_header = {}, std::string_view origin = {});
   void on_refusal_written(boost::beast::error_code ec);
   void on_upgraded(boost::beast::error_code ec);
   // The token checked out as `identity`: refuse it if revoked, else upgrade.

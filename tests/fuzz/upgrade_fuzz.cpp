@@ -38,6 +38,11 @@ void check_result(const std::variant<UpgradeRequest, Refusal>& result) {
     check(refusal->status >= 400 && refusal->status <= 599);
     check_parses<bhttp::string_body>(
         make_refusal(refusal->status, refusal->reason, refusal->extra_header), refusal->status);
+    // The refused Origin goes into a log line: only with 403, bounded, and
+    // printable ASCII whatever the request held.
+    check(refusal->origin.empty() || refusal->status == 403);
+    check(refusal->origin.size() <= 3 * kMaxLoggedOriginBytes);
+    for (unsigned char c : refusal->origin) check(c > 0x20 && c < 0x7F);
     return;
   }
   const auto& up = std::get<UpgradeRequest>(result);

@@ -550,6 +550,13 @@ class CliPublishTest(unittest.TestCase):
              {"user": "alice", "reason": "logged out"}),
             (["revoke", "--token-id", "jti-9", "--ttl-s", "600"], "wsgw.ctl.revoke",
              {"tokenId": "jti-9", "ttlS": 600}),
+            # Published as every gateway applies it: a reason over 120 bytes
+            # cut on a character boundary (100 x "é" -> 60), a ttlS past a
+            # year lowered to a year. Neither refuses the message.
+            (["kick", "--user", "bob", "--reason", "\u00e9" * 100], "wsgw.ctl.kick",
+             {"user": "bob", "reason": "\u00e9" * 60}),
+            (["revoke", "--user", "alice", "--reason", "\u00e9" * 100, "--ttl-s", "999999999"],
+             "wsgw.ctl.revoke", {"user": "alice", "reason": "\u00e9" * 60, "ttlS": 31536000}),
         ]
         for args, subject, payload in cases:
             r = run_cli("ctl", "--nats", NATS.url, *args)
@@ -578,6 +585,18 @@ class CliPublishTest(unittest.TestCase):
         for args in cases:
             r = run_cli("ctl", "--nats", NATS.url, *args)
             self.assertEqual(r.returncode, 2, (args, r.stderr))
+        # What every gateway would refuse is refused here, with the gateways' reason.
+        refused = [
+            (["kick", "--user", "u" * 257], b"user must be 1-256 bytes"),
+            (["revoke", "--user", "a\x01b"], b"without control characters"),
+            (["join", "--group", "g" * 300, "--user", "a"], b"group must be 1-256 bytes"),
+            (["kick", "--conn", "a.b.1"], b"conn must be a connection id"),
+            (["revoke", "--token-id", "t" * 8193], b"tokenId must be 1-8192 bytes"),
+        ]
+        for args, reason in refused:
+            r = run_cli("ctl", "--nats", NATS.url, *args)
+            self.assertEqual(r.returncode, 2, (args[:2], r.stderr))
+            self.assertIn(reason, r.stderr, args[:2])
         self.nc.assert_no_msg(sid, wait=0.1)
 
 

@@ -327,6 +327,64 @@ TEST_F(Handshake, OriginOutsideAllowListIs403) {
   EXPECT_EQ(str(data_of(c->welcome), "userId"), "alice");
 }
 
+// The refused Origin is in the log line (docs/OPERATIONS.md §4), made
+// printable so that whatever a client sends keeps the line one JSON object.
+TEST_F(Handshake, OriginRefusalIsLoggedWithTheOrigin) {
+  start_gateway({"--server.allowed_origins=https://app.example"});
+  auto refusal_for = [&](const std::string& origin, std::size_t from) {
+    Headers h = {{"Authorization", "Bearer " + valid_token("alice")}, {"Origin", origin}};
+    EXPECT_EQ(refused_status(port(), "/ws", h), 403u) << origin;
+    auto line = gw_->wait_for_log(
+        [](const json::object& o) {
+          return str(o, "event") == "handshake_refused" && str(o, "detail") == "origin not allowed";
+        },
+        kIoTimeout, from);
+    if (!line) throw TestFailure("no handshake_refused line for Origin " + origin);
+    EXPECT_EQ(num(*line, "status"), 403);
+    return str(*line, "origin");
+  };
+  EXPECT_EQ(refusal_for("https://evil.example", gw_->line_count()), "https://evil.example");
+  // Quotes, a backslash, a space and bytes that are not UTF-8.
+  EXPECT_EQ(refusal_for("https://e\"v\\il ex\xFF\xC3", gw_->line_count()),
+            "https://e\"v\\il%20ex%FF%C3");
+}
+
+// A browser fails a 101 that selects none of its offered subprotocols
+// (docs/PROTOCOL.md §1): such offers are refused with a reason and logged.
+TEST_F(Handshake, SubprotocolOfferWithoutWsgwIs400AndLogged) {
+  start_gateway();
+  const std::string token = valid_token("alice");
+  struct Case {
+    std::string target, offer, message;
+  };
+  for (const Case& c :
+       {Case{"/ws", "bearer." + token, "the wsgw subprotocol must be offered with bearer.<token>"},
+        Case{"/ws?token=" + token, "chat, superchat",
+             "the offered subprotocols do not include wsgw"}}) {
+    std::size_t from = gw_->line_count();
+    WsClient client(port());
+    EXPECT_EQ(client.handshake(c.target, {{"Sec-WebSocket-Protocol", c.offer}}),
+              websocket::error::upgrade_declined)
+        << c.offer;
+    const auto& res = client.response();
+    EXPECT_EQ(res.result_int(), 400u) << c.offer;
+    EXPECT_EQ(str(parse_object(res.body()), "message"), c.message);
+    // The token is never echoed: not as a selected subprotocol, not anywhere.
+    EXPECT_EQ(res.count(beast::http::field::sec_websocket_protocol), 0u);
+    for (const auto& field : res) EXPECT_EQ(field.value().find(token), std::string::npos);
+    EXPECT_EQ(res.body().find(token), std::string::npos);
+    auto line = gw_->wait_for_log(
+        [&](const json::object& o) {
+          return str(o, "event") == "handshake_refused" && str(o, "detail") == c.message;
+        },
+        kIoTimeout, from);
+    EXPECT_TRUE(line) << "no handshake_refused log line for " << c.offer;
+  }
+  // Offered together with wsgw, the same token works.
+  auto ok = connect_to(port(), "/ws", {{"Sec-WebSocket-Protocol", "bearer." + token + ", wsgw"}});
+  EXPECT_EQ(ok->response()[beast::http::field::sec_websocket_protocol], "wsgw");
+}
+
 TEST_F(Handshake, AuthModeNoneTakesUserParameter) {
   start_gateway({"--auth.mode=none"});
   auto c = connect_to(port(), "/ws?user=bob");

@@ -35,6 +35,7 @@
 
 #include "engine/bus/subjects.hpp"
 #include "engine/protocol/message.hpp"
+#include "engine/protocol/service_messages.hpp"
 #include "tools/common/args.hpp"
 #include "tools/common/nats_util.hpp"
 #include "tools/common/push.hpp"
@@ -119,6 +120,9 @@ the connections it holds):
   revoke      {"user":ID} or {"tokenId":JTI}, plus "reason" and "ttlS": closed with
               4005 and the token refused for ttlS seconds (default
               auth.revocation_ttl_s)
+A message every gateway would refuse (an id over 256 bytes, a bad connection
+id, ...) is refused here with exit status 2. A reason over 120 bytes is cut
+(on a UTF-8 boundary) and a ttlS over a year lowered, as the gateways do.
   --timeout-ms MS  connect and flush timeout (default 5000)
 )";
 
@@ -668,6 +672,28 @@ int cmd_publish(int argc, char** argv) {
   return publish_once(args, subject, payload);
 }
 
+// Checks `payload` by the gateways' own rules (docs/PROTOCOL.md §6.4), so
+// that what every gateway would refuse is refused here, where the sender
+// sees it (exit 2), then publishes it as the gateways will apply it: a long
+// reason cut, a long ttlS lowered (said on stderr).
+int publish_control(const Args& args, const std::string& prefix, const std::string& verb,
+                    json::object& payload) {
+  std::string why;
+  auto parsed = wsgw::protocol::parse_control(verb, json::serialize(payload), why);
+  if (!parsed) throw UsageError(why);
+  if (auto* r = payload.if_contains("reason"); r && r->as_string() != parsed->reason) {
+    std::fprintf(stderr, "wsgw-cli: --reason cut to %zu bytes: %s\n", parsed->reason.size(),
+                 parsed->reason.c_str());
+    payload["reason"] = parsed->reason;
+  }
+  if (auto* t = payload.if_contains("ttlS"); t && t->as_int64() != parsed->ttl_s) {
+    std::fprintf(stderr, "wsgw-cli: --ttl-s lowered to %lld (a year)\n",
+                 static_cast<long long>(parsed->ttl_s));
+    payload["ttlS"] = parsed->ttl_s;
+  }
+  return publish_once(args, wsgw::tools::control_subject(prefix, verb), json::serialize(payload));
+}
+
 int cmd_ctl(int argc, char** argv) {
   Args args(argc, argv, 2,
             {"nats", "prefix", "group", "user", "conn", "token-id", "reason", "ttl-s", "timeout-ms"},
@@ -694,8 +720,8 @@ int cmd_ctl(int argc, char** argv) {
     if (auto ttl = args.get("ttl-s")) {
       std::int64_t v = 0;
       auto [p, ec] = std::from_chars(ttl->data(), ttl->data() + ttl->size(), v);
-      if (ec != std::errc() || p != ttl->data() + ttl->size() || v < 1 || v > 31536000) {
-        throw UsageError("--ttl-s must be an integer 1..31536000");
+      if (ec != std::errc() || p != ttl->data() + ttl->size() || v < 1) {
+        throw UsageError("--ttl-s must be a positive integer (seconds)");
       }
       payload["ttlS"] = v;
     }
@@ -707,7 +733,7 @@ int cmd_ctl(int argc, char** argv) {
     } else {
       throw UsageError("one of --user or --token-id is required");
     }
-    return publish_once(args, wsgw::tools::control_subject(prefix, verb), json::serialize(payload));
+    return publish_control(args, prefix, verb, payload);
   }
   if (args.has("token-id") || args.has("ttl-s")) throw UsageError("--token-id and --ttl-s are for revoke only");
   if (verb == "kick") {
@@ -725,7 +751,7 @@ int cmd_ctl(int argc, char** argv) {
   } else {
     throw UsageError("one of --user or --conn is required");
   }
-  return publish_once(args, wsgw::tools::control_subject(prefix, verb), json::serialize(payload));
+  return publish_control(args, prefix, verb, payload);
 }
 
 }  // namespace

@@ -387,13 +387,20 @@ TEST_F(AdminServerTest, KickPublishesControlMessage) {
   Reply r = post("/v1/kick", R"({"user":"alice","reason":"banned"})");
   EXPECT_EQ(r.status, 202u) << r.body;
   EXPECT_EQ(r.json().as_object().at("subject"), "wsgw.ctl.kick");
-  expect_error(post("/v1/kick", R"({"conn":"gw1.2","reason":")" + std::string(121, 'r') + "\"}"),
-               400, "reason must be a string of at most 120 bytes");
+  // A long reason is cut, not a cause to refuse the kick.
+  Reply cut = post("/v1/kick", R"({"conn":"gw1.2","reason":")" + std::string(300, 'r') + "\"}");
+  EXPECT_EQ(cut.status, 202u) << cut.body;
+  // What the gateways would refuse is refused here, with the reason.
   expect_error(post("/v1/kick", R"({"user":"a","conn":"gw1.2"})"), 400, "exactly one target");
+  expect_error(post("/v1/kick", R"({"user":""})"), 400, "user must be a non-empty string");
+  expect_error(post("/v1/kick", R"({"conn":"gw1.2","reason":7})"), 400, "reason must be a string");
+  expect_error(post("/v1/kick", "{\"user\":"), 400, "body is not valid JSON");
   auto p = published();
-  ASSERT_EQ(p.size(), 1u);
+  ASSERT_EQ(p.size(), 2u);
   EXPECT_EQ(p[0].subject, "wsgw.ctl.kick");
   EXPECT_EQ(json::parse(p[0].payload), json::parse(R"({"user":"alice","reason":"banned"})"));
+  EXPECT_EQ(json::parse(p[1].payload),
+            json::parse(R"({"conn":"gw1.2","reason":")" + std::string(120, 'r') + "\"}"));
 }
 
 TEST_F(AdminServerTest, GroupJoinAndLeave) {

@@ -65,19 +65,54 @@ TEST_F(Fixture, InvalidPushIsDroppedAndCounted) {
 }
 
 TEST_F(Fixture, ControlForAnotherGatewaysConnectionIsIgnored) {
-  router->on_control("kick", R"({"conn":"other.4"})");
+  router->on_control("kick", R"({"conn":"other.4"})", nullptr);
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(take(i).empty());
-  router->on_control("kick", R"({"conn":"gw.4"})");  // 4 % 3 == 1
+  router->on_control("kick", R"({"conn":"gw.4"})", nullptr);  // 4 % 3 == 1
   auto b = take(1);
   ASSERT_EQ(b.size(), 1u);
   EXPECT_EQ(b[0].control->verb, protocol::ControlMessage::Verb::kick);
 }
 
 TEST_F(Fixture, UserControlGoesToEveryWorker) {
-  router->on_control("join", R"({"group":"g","user":"alice"})");
+  router->on_control("join", R"({"group":"g","user":"alice"})", nullptr);
   for (int i = 0; i < 3; ++i) EXPECT_EQ(take(i).size(), 1u);
-  router->on_control("join", R"({"user":"alice"})");
+  router->on_control("join", R"({"user":"alice"})", nullptr);
   EXPECT_EQ(router->stats().bad_controls.load(), 1u);
+}
+
+TEST_F(Fixture, KickWithALongReasonIsAppliedWithTheReasonCut) {
+  std::string reason;
+  for (int i = 0; i < 100; ++i) reason += "\xC3\xA9";  // 100 x U+00E9: 200 bytes
+  router->on_control("kick", R"({"user":"alice","reason":")" + reason + "\"}", nullptr);
+  router->on_control("revoke", R"({"user":"alice","reason":")" + reason + "\"}", nullptr);
+  EXPECT_EQ(router->stats().bad_controls.load(), 0u);
+  for (int i = 0; i < 3; ++i) {
+    auto got = take(i);
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0].control->verb, protocol::ControlMessage::Verb::kick);
+    EXPECT_EQ(got[1].control->verb, protocol::ControlMessage::Verb::revoke);
+    for (const auto& d : got) EXPECT_EQ(d.control->reason, reason.substr(0, 120));
+  }
+}
+
+TEST_F(Fixture, ARequestedControlIsAnsweredWithTheVerdict) {
+  std::string answer;
+  router->on_control("kick", R"({"user":"alice"})", &answer);
+  EXPECT_EQ(answer, R"({"code":0,"message":"success"})");
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(take(i).size(), 1u);
+
+  // Refused: answered 400 with the reason, counted, and nothing reaches a worker.
+  router->on_control("revoke", R"({"reason":"no target"})", &answer);
+  EXPECT_EQ(answer,
+            R"j({"code":400,"message":"give exactly one of user and tokenId (got neither)"})j");
+  router->on_control("kick", "not json", &answer);
+  EXPECT_EQ(answer, R"({"code":400,"message":"not valid JSON"})");
+  EXPECT_EQ(router->stats().bad_controls.load(), 2u);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(take(i).empty());
+
+  // A connection of another gateway: accepted (that gateway applies it).
+  router->on_control("kick", R"({"conn":"other.4"})", &answer);
+  EXPECT_EQ(answer, R"({"code":0,"message":"success"})");
 }
 
 TEST_F(Fixture, ReplyGoesToItsWorker) {

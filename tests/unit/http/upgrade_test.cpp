@@ -56,7 +56,7 @@ Refusal refused(const Request& req, const UpgradeOptions& opt = {}) {
   auto r = check_upgrade(req, opt);
   if (!std::holds_alternative<Refusal>(r)) {
     ADD_FAILURE() << "accepted";
-    return {0, "", ""};
+    return {0, "", "", ""};
   }
   return std::get<Refusal>(std::move(r));
 }
@@ -252,6 +252,31 @@ TEST(CheckUpgrade, OriginNotInListIs403) {
   EXPECT_EQ(status_of(req, opt), 101u);
 }
 
+// The refused Origin goes to the log line: bounded, and printable ASCII
+// whatever was received, so it cannot break the line or fake a field.
+TEST(CheckUpgrade, RefusedOriginIsKeptForTheLog) {
+  UpgradeOptions opt;
+  opt.allowed_origins = {"https://app.example.com"};
+  Request req = valid_request();
+  req.set(bhttp::field::origin, "https://evil.example:8443");
+  Refusal r = refused(req, opt);
+  EXPECT_EQ(r.status, 403u);
+  EXPECT_EQ(r.origin, "https://evil.example:8443");
+  EXPECT_EQ(r.reason, "origin not allowed");  // never request data in the response
+
+  req.set(bhttp::field::origin, "https://a\"b\\c%d e\x01\xC3\xA9\x7F");
+  EXPECT_EQ(refused(req, opt).origin, "https://a\"b\\c%25d%20e%01%C3%A9%7F");
+
+  req.set(bhttp::field::origin, "https://" + std::string(300, 'x'));
+  std::string logged = refused(req, opt).origin;
+  EXPECT_EQ(logged, "https://" + std::string(kMaxLoggedOriginBytes - 8, 'x'));
+
+  // Other refusals carry no origin.
+  Request other = valid_request("/nope");
+  other.set(bhttp::field::origin, "https://evil.example");
+  EXPECT_EQ(refused(other, opt).origin, "");
+}
+
 TEST(CheckUpgrade, OriginAbsentOrListEmptyIsAllowed) {
   UpgradeOptions opt;
   opt.allowed_origins = {"https://app.example.com"};
@@ -360,8 +385,8 @@ TEST(CheckUpgrade, TokenOver8KiBIs400) {
 
   EXPECT_EQ(status_of(valid_request("/ws?token=" + over)), 400u);
   req = valid_request();
-  req.set(bhttp::field::sec_websocket_protocol, "bearer." + over);
-  EXPECT_EQ(status_of(req), 400u);
+  req.set(bhttp::field::sec_websocket_protocol, "wsgw, bearer." + over);
+  EXPECT_EQ(refused(req).reason, "token too large");
 }
 
 TEST(CheckUpgrade, TokenWithControlOrSpaceBytesIs400) {
@@ -392,28 +417,53 @@ TEST(CheckUpgrade, SubprotocolSelectedWhenOffered) {
     req.set(bhttp::field::sec_websocket_protocol, v);
     EXPECT_TRUE(accepted(req).select_subprotocol) << v;
   }
-  for (std::string_view v : {"WSGW", "wsgw2", "chat", "bearer.wsgw", "ws gw"}) {
-    req.set(bhttp::field::sec_websocket_protocol, v);
-    EXPECT_FALSE(accepted(req).select_subprotocol) << v;
-  }
   // Entries over several header lines.
   req.set(bhttp::field::sec_websocket_protocol, "chat");
   req.insert(bhttp::field::sec_websocket_protocol, "bearer.t1, wsgw");
   UpgradeRequest r = accepted(req);
   EXPECT_TRUE(r.select_subprotocol);
   EXPECT_EQ(r.token, "t1");
+  // An empty header offers nothing.
+  req.set(bhttp::field::sec_websocket_protocol, " ");
+  EXPECT_FALSE(accepted(req).select_subprotocol);
+}
 
-  UpgradeOptions none;
-  none.subprotocol = "";
-  req.set(bhttp::field::sec_websocket_protocol, "wsgw, ");
-  EXPECT_FALSE(accepted(req, none).select_subprotocol);
+// A browser fails a 101 that selects none of the offered subprotocols, so
+// such offers are refused with a reason instead of accepted into a 1006.
+TEST(CheckUpgrade, OfferWithBearerButWithoutWsgwIs400) {
+  for (std::string_view v : {"bearer.s3cr3t", "bearer.s3cr3t, chat", "chat, bearer.s3cr3t",
+                             "bearer.s3cr3t, WSGW", "bearer.wsgw"}) {
+    Request req = valid_request();
+    req.set(bhttp::field::sec_websocket_protocol, v);
+    Refusal r = refused(req);
+    EXPECT_EQ(r.status, 400u) << v;
+    EXPECT_EQ(r.reason, "the wsgw subprotocol must be offered with bearer.<token>") << v;
+    // The token is never echoed back, in the reason or a header.
+    EXPECT_EQ(r.reason.find("s3cr3t"), std::string::npos) << v;
+    EXPECT_TRUE(r.extra_header.empty()) << v;
+  }
+  // Also when the token came from elsewhere: the offer alone fails a browser.
+  Request req = valid_request("/ws?token=q");
+  req.set(bhttp::field::sec_websocket_protocol, "bearer.s");
+  EXPECT_EQ(status_of(req), 400u);
+}
+
+TEST(CheckUpgrade, OfferWithoutWsgwIs400) {
+  for (std::string_view v : {"chat", "WSGW", "wsgw2", "ws gw", "bearer.", "chat, superchat"}) {
+    Request req = valid_request();
+    req.set(bhttp::field::sec_websocket_protocol, v);
+    Refusal r = refused(req);
+    EXPECT_EQ(r.status, 400u) << v;
+    EXPECT_EQ(r.reason, "the offered subprotocols do not include wsgw") << v;
+  }
 }
 
 TEST(CheckUpgrade, SubprotocolBearerEntries) {
   Request req = valid_request();
-  req.set(bhttp::field::sec_websocket_protocol, "bearer., bearer.first, bearer.second");
+  req.set(bhttp::field::sec_websocket_protocol, "bearer., bearer.first, wsgw, bearer.second");
   EXPECT_EQ(token_of(req), "first");
-  req.set(bhttp::field::sec_websocket_protocol, "Bearer.x");  // subprotocols are case-sensitive
+  // Subprotocols are case-sensitive.
+  req.set(bhttp::field::sec_websocket_protocol, "Bearer.x, wsgw");
   EXPECT_EQ(token_of(req), "");
 }
 
