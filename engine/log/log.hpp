@@ -69,7 +69,7 @@ struct Voidify {
 // arguments are evaluated when the level is disabled. The macro is one
 // expression, not an if-statement: `if (x) WSGW_LOG(...); else y();` binds
 // the else to `if (x)`, as it reads.
-#define WSGW_LOG(lvl, event)                                \
-  !::wsgw::log::enabled(::wsgw::log::Level::lvl)            \
-      ? static_cast<void>(0)                                \
+#define WSGW_LOG(lvl, event)                     \
+  !::wsgw::log::enabled(::wsgw::log::Level::lvl) \
+      ? static_cast<void>(0)                     \
       : ::wsgw::log::detail::Voidify() & ::wsgw::log::Event(::wsgw::log::Level::lvl, event)

@@ -70,9 +70,8 @@ class LevelGuard {
 
 TEST(Event, OneJsonLinePerEvent) {
   LevelGuard lg(Level::info);
-  std::string out = capture_stderr([] {
-    WSGW_LOG(info, "listening").kv("port", 8080).kv("name", "a\"b\n").kv("ok", true);
-  });
+  std::string out = capture_stderr(
+      [] { WSGW_LOG(info, "listening").kv("port", 8080).kv("name", "a\"b\n").kv("ok", true); });
   ASSERT_FALSE(out.empty());
   EXPECT_EQ(out.find('\n'), out.size() - 1) << out;
   std::smatch m;
