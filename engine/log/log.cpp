@@ -54,9 +54,11 @@ void append_json_escaped(std::string& out, std::string_view s) {
 }
 
 void append_utc_timestamp(std::string& out, std::chrono::system_clock::time_point t) {
-  auto since_epoch = t.time_since_epoch();
-  auto secs = std::chrono::floor<std::chrono::seconds>(since_epoch);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch - secs).count();
+  // In milliseconds: whole seconds of the clock's extremes do not fit in
+  // its nanoseconds, so the remainder is not taken there.
+  auto total_ms = std::chrono::floor<std::chrono::milliseconds>(t.time_since_epoch());
+  auto secs = std::chrono::floor<std::chrono::seconds>(total_ms);
+  auto ms = (total_ms - secs).count();
   std::time_t tt = static_cast<std::time_t>(secs.count());
   std::tm tm{};
   gmtime_r(&tt, &tm);
