@@ -288,7 +288,8 @@ const Key kKeys[] = {
     {.name = "scripts.instructions",
      .field = &Config::scripts_instructions,
      .unit = "instructions",
-     .doc = "Lua VM instructions one handle() call may run; past it the call fails with 520",
+     .doc = "Budget units (Lua instructions, 64-byte pieces of work) one handle() call may "
+            "use; past it the call fails with 520",
      .min = 1000,
      .max = kU32Max},
     {.name = "scripts.time_ms",

@@ -53,18 +53,31 @@ void append_json_escaped(std::string& out, std::string_view s) {
   }
 }
 
+void append_utc_timestamp(std::string& out, std::chrono::system_clock::time_point t) {
+  // In milliseconds: whole seconds of the clock's extremes do not fit in
+  // its nanoseconds, so the remainder is not taken there.
+  auto total_ms = std::chrono::floor<std::chrono::milliseconds>(t.time_since_epoch());
+  auto secs = std::chrono::floor<std::chrono::seconds>(total_ms);
+  auto ms = (total_ms - secs).count();
+  std::time_t tt = static_cast<std::time_t>(secs.count());
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  // strftime knows the width of every field (the year included) and writes
+  // nothing rather than a cut-off date; 64 bytes hold any year an int has.
+  char date[64];
+  std::size_t n = std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+  out.append(date, n);
+  out += '.';
+  out += static_cast<char>('0' + ms / 100);
+  out += static_cast<char>('0' + ms / 10 % 10);
+  out += static_cast<char>('0' + ms % 10);
+  out += 'Z';
+}
+
 Event::Event(Level l, std::string_view event) {
   line_.reserve(192);
-  auto now = std::chrono::system_clock::now();
-  auto secs = std::chrono::system_clock::to_time_t(now);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char ts[40];
-  std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
   line_ += "{\"ts\":\"";
-  line_ += ts;
+  append_utc_timestamp(line_, std::chrono::system_clock::now());
   line_ += "\",\"level\":\"";
   line_ += to_string(l);
   line_ += "\",\"event\":\"";

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -48,11 +49,27 @@ class Event {
 // Appends `s` to `out` as the inside of a JSON string (quotes not included).
 void append_json_escaped(std::string& out, std::string_view s);
 
+// Appends `t` as the `ts` field shows it: "2026-11-23T17:30:00.123Z" (UTC,
+// milliseconds; years past 9999 get more digits, never a cut-off date).
+void append_utc_timestamp(std::string& out, std::chrono::system_clock::time_point t);
+
 }  // namespace wsgw::log
 
-// WSGW_LOG(info, "listening").kv("port", 8080);  — arguments are not evaluated
-// when the level is disabled.
-#define WSGW_LOG(lvl, event)                                   \
-  if (!::wsgw::log::enabled(::wsgw::log::Level::lvl)) {        \
-  } else                                                       \
-    ::wsgw::log::Event(::wsgw::log::Level::lvl, event)
+namespace wsgw::log::detail {
+// Turns the logging expression into void, so that both arms of WSGW_LOG's
+// conditional have the same type. `&` binds looser than the `.kv(...)` calls
+// that follow the macro and tighter than `?:`, so the whole chain is the
+// right-hand arm.
+struct Voidify {
+  void operator&(const Event&) const noexcept {}
+};
+}  // namespace wsgw::log::detail
+
+// WSGW_LOG(info, "listening").kv("port", 8080);  — neither the event nor the
+// arguments are evaluated when the level is disabled. The macro is one
+// expression, not an if-statement: `if (x) WSGW_LOG(...); else y();` binds
+// the else to `if (x)`, as it reads.
+#define WSGW_LOG(lvl, event)                     \
+  !::wsgw::log::enabled(::wsgw::log::Level::lvl) \
+      ? static_cast<void>(0)                     \
+      : ::wsgw::log::detail::Voidify() & ::wsgw::log::Event(::wsgw::log::Level::lvl, event)

@@ -12,7 +12,7 @@
 namespace wsgw::script {
 namespace {
 
-constexpr std::uint64_t kBytesPerUnit = 64;
+constexpr std::uint64_t kBytesPerUnit = Vm::kBytesPerUnit;
 
 enum class Cost : int {
   length,   // the first argument's length (lower, upper, reverse)
@@ -21,7 +21,8 @@ enum class Cost : int {
   nargs,    // the number of arguments (char)
   strings,  // the length of every string argument (format)
   rep,      // the result's length, capped
-  slots,    // the table's length (concat, maxn)
+  slots,    // the table's length (maxn)
+  concat,   // the slots joined and the bytes copied (table.concat)
   insert,   // the slots moved by table.insert(t, pos, v)
   remove,   // the slots moved by table.remove(t, pos)
   sort,     // n log n comparisons (a Lua comparator is metered by the hook too)
@@ -53,6 +54,30 @@ std::uint64_t sub_length(lua_State* L, std::size_t len) {
 
 std::uint64_t table_length(lua_State* L, int idx) {
   return lua_type(L, idx) == LUA_TTABLE ? static_cast<std::uint64_t>(lua_objlen(L, idx)) : 0;
+}
+
+// table.concat(t, sep, i, j): one unit per slot and per kBytesPerUnit of the
+// result. The result may be a string the state already holds (LuaJIT interns
+// strings), so no allocation pays for the copy. Stops at the first slot that
+// is not a string or number: table.concat raises there, so a huge j costs
+// nothing here.
+std::uint64_t concat_cost(lua_State* L) {
+  if (lua_type(L, 1) != LUA_TTABLE) return 0;  // the original reports it
+  double first = number_or(L, 3, 1);
+  double last = number_or(L, 4, static_cast<double>(lua_objlen(L, 1)));
+  if (!(first >= 1) || !(last >= first)) return 0;
+  std::uint64_t sep = string_length(L, 2);
+  std::uint64_t slots = 0, bytes = 0;
+  for (double k = first; k <= last; k += 1) {
+    lua_rawgeti(L, 1, static_cast<int>(std::min(k, 2147483647.0)));
+    int t = lua_type(L, -1);
+    std::uint64_t n = t == LUA_TSTRING ? string_length(L, -1) : 24;  // a number: "%.14g"
+    lua_pop(L, 1);
+    if (t != LUA_TSTRING && t != LUA_TNUMBER) break;
+    bytes += n;
+    if (slots++ != 0) bytes += sep;
+  }
+  return slots + bytes / kBytesPerUnit;
 }
 
 std::uint64_t cost_of(lua_State* L, Cost kind, int nargs) {
@@ -88,6 +113,8 @@ std::uint64_t cost_of(lua_State* L, Cost kind, int nargs) {
     }
     case Cost::slots:
       return table_length(L, 1);
+    case Cost::concat:
+      return concat_cost(L);
     case Cost::insert:
     case Cost::remove: {
       // Without a position both work at the end: nothing moves.
@@ -163,7 +190,7 @@ void install_charged_libs(lua_State* L, int string_idx, int table_idx) {
   wrap(L, string_idx, "rep", Cost::rep);
   wrap(L, string_idx, "reverse", Cost::length);
   wrap(L, string_idx, "sub", Cost::sub);
-  wrap(L, table_idx, "concat", Cost::slots);
+  wrap(L, table_idx, "concat", Cost::concat);
   wrap(L, table_idx, "insert", Cost::insert);
   wrap(L, table_idx, "remove", Cost::remove);
   wrap(L, table_idx, "sort", Cost::sort);

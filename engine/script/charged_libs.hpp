@@ -1,9 +1,11 @@
 // Wrappers that charge the budget for the work a string or table function
 // does in C (where the count hook does not fire) before calling LuaJIT's own
 // function: copying a long string or shifting a long table costs one unit
-// per 64 bytes or per slot, so a loop of cheap-looking calls on big values
-// runs out of budget instead of stalling the worker. string.rep also refuses
-// results over kMaxRepBytes.
+// per 64 bytes or per slot (table.concat: per slot and per 64 bytes of its
+// result), so a loop of cheap-looking calls on big values runs out of
+// budget instead of stalling the worker. This is on top of what the
+// allocator charges (vm.hpp): a result LuaJIT already holds, being interned,
+// allocates nothing. string.rep also refuses results over kMaxRepBytes.
 #pragma once
 
 #include <cstddef>

@@ -10,6 +10,7 @@
 #include "engine/bus/subjects.hpp"
 #include "engine/log/log.hpp"
 #include "engine/script/json_lua.hpp"
+#include "engine/script/vm.hpp"
 
 namespace wsgw::script {
 namespace {
@@ -103,6 +104,17 @@ int integer_arg(lua_State* L, int idx, int lo, int hi, int dflt, const char* met
   return static_cast<int>(d);
 }
 
+// The JSON text is built outside the Lua heap, where the allocator does not
+// charge it: a loop of ctx:set_data calls pays for what it encodes. Encoding
+// checks and escapes every byte, several times the work of copying it
+// (measured: about 6 ns a byte, against 1 ns for copying 8), hence one unit
+// per 8 bytes rather than per 64: a 1 MiB reply costs 131072 units.
+constexpr std::size_t kEncodedBytesPerUnit = 8;
+
+void charge_encoding(lua_State* L, const std::string& json) {
+  Vm::charge(L, 1 + json.size() / kEncodedBytesPerUnit);
+}
+
 // Sets a reply; `data_idx` 0 for null data.
 int set_reply(lua_State* L, CallState* c, int data_idx, int code, std::string_view message) {
   if (c->answered) return fail(L, "already answered");
@@ -112,6 +124,7 @@ int set_reply(lua_State* L, CallState* c, int data_idx, int code, std::string_vi
   if (data_idx != 0 && !encode_json(L, data_idx, json, error)) {
     return fail(L, "reply data: " + error);
   }
+  charge_encoding(L, json);
   HandleResult& out = *c->out;
   out.action = HandleResult::Action::reply;
   out.code = code;
@@ -229,6 +242,7 @@ int m_set_data(lua_State* L) {
   if (c->answered) return fail(L, "already answered");
   std::string json, error;
   if (!encode_json(L, 2, json, error)) return fail(L, "data: " + error);
+  charge_encoding(L, json);
   c->out->data_json = std::move(json);
   return ok(L);
 }

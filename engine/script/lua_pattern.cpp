@@ -24,7 +24,7 @@ constexpr char kSpecials[] = "^$*+?.([%-";
 // Steps are handed to Vm::charge in batches of this many.
 constexpr std::uint64_t kChargeBatch = 1024;
 // Bytes compared or copied per step.
-constexpr std::size_t kBytesPerStep = 64;
+constexpr std::size_t kBytesPerStep = Vm::kBytesPerUnit;
 
 struct MatchState {
   const char* src_init;

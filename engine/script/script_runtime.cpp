@@ -274,6 +274,10 @@ std::size_t ScriptRuntime::memory_bytes() const {
   return impl_->vm->memory_bytes();
 }
 
+RunCost ScriptRuntime::last_run_cost() const {
+  return {.units = impl_->vm->units_used(), .bytes_allocated = impl_->vm->bytes_allocated()};
+}
+
 HandleResult ScriptRuntime::handle(const CommandSpec& spec, const HandleInput& in) noexcept {
   HandleResult r;
   Impl& impl = *impl_;

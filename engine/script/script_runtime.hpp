@@ -26,12 +26,21 @@ struct ScriptLimits {
   // for a call, garbage not yet collected).
   std::size_t memory_bytes = 32 * 1024 * 1024;
   // Per handle() call (and per script's top-level chunk at load): bytecode
-  // instructions, plus C work charged in the same units (one per 64 bytes
-  // copied or matched, per table slot moved, per pattern step).
+  // instructions, plus work done in C charged in the same units: one per 64
+  // bytes the state allocates (every string, table and buffer a script
+  // produces), per 64 bytes a library function copies or matches, per table
+  // slot moved, per pattern step.
   std::uint64_t instructions = 1000000;
   // Per call: wall-clock backstop for work the count cannot see (comparing
-  // or concatenating huge strings in a loop). 0: none.
+  // huge strings in a loop), read at the guards' checks (vm.hpp). 0: none.
   std::uint32_t time_ms = 50;
+};
+
+// What one run (a handle() call, or a script's top-level chunk at load)
+// used, in the guards' terms.
+struct RunCost {
+  std::uint64_t units = 0;            // against ScriptLimits::instructions
+  std::uint64_t bytes_allocated = 0;  // by the Lua state during the run
 };
 
 struct CommandSpec {        // what one script declared
@@ -115,6 +124,10 @@ class ScriptRuntime {
 
   // Bytes held by the Lua state now.
   std::size_t memory_bytes() const;
+
+  // The last run's cost (after a stop: including the instructions tried
+  // after it, each one raising the stop again).
+  RunCost last_run_cost() const;
 
  private:
   struct Impl;

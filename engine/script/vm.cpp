@@ -1,5 +1,7 @@
 #include "engine/script/vm.hpp"
 
+#include <algorithm>
+#include <bit>
 #include <cstdio>
 #include <cstdlib>
 #include <lua.hpp>
@@ -17,6 +19,21 @@ namespace {
 // C work charged at once above which charge() also reads the clock: cheap
 // calls (a short string.sub) should not pay for a clock read.
 constexpr std::uint64_t kClockCheckUnits = 256;
+
+// Blocks smaller than this cannot make kHookEvery instructions touch more
+// than kScanBytesPerCheck: they are not tracked.
+constexpr std::size_t kTrackedBlock = Vm::kScanBytesPerCheck / Vm::kHookEvery;
+
+std::chrono::steady_clock::time_point steady_now() noexcept {
+  return std::chrono::steady_clock::now();
+}
+
+// Hook interval for a largest live block of under 2^top bytes (0: none big).
+int interval_for(int top) noexcept {
+  if (top == 0) return Vm::kHookEvery;
+  std::size_t every = top >= 63 ? 0 : Vm::kScanBytesPerCheck >> top;
+  return static_cast<int>(std::clamp<std::size_t>(every, 1, Vm::kHookEvery));
+}
 
 int on_panic(lua_State* L) {
   // Every entry into Lua is protected, so this is a bug in the runtime.
@@ -55,20 +72,69 @@ void* Vm::alloc(void* ud, void* ptr, std::size_t osize, std::size_t nsize) noexc
   if (nsize == 0) {
     std::free(ptr);
     vm->used_ -= osize;
+    if (ptr != nullptr) vm->track(osize, -1);
     return nullptr;
   }
   // Only growth is refused: Lua assumes that shrinking a block never fails.
-  if (nsize > osize && vm->used_ - osize + nsize > vm->limits_.memory_bytes) {
-    vm->refused_ = true;  // NULL makes LuaJIT raise "not enough memory"
-    return nullptr;
-  }
+  // A refusal makes LuaJIT raise "not enough memory".
+  if (nsize > osize && !vm->may_grow(ptr == nullptr ? 0 : osize, nsize)) return nullptr;
   void* p = std::realloc(ptr, nsize);
   if (p == nullptr) {
     vm->refused_ = true;
     return nullptr;
   }
   vm->used_ = vm->used_ - osize + nsize;
+  if (ptr != nullptr) vm->track(osize, -1);
+  vm->track(nsize, 1);
   return p;
+}
+
+bool Vm::may_grow(std::size_t osize, std::size_t nsize) noexcept {
+  if (used_ - osize + nsize > limits_.memory_bytes) {
+    refused_ = true;
+    return false;
+  }
+  if (!running_) return true;
+  // Growing a block writes (or copies) every byte of its new size.
+  instructions_ += nsize / kBytesPerUnit;
+  allocated_since_clock_ += nsize;
+  bool clock = allocated_since_clock_ >= kClockCheckBytes;
+  if (clock) allocated_since_clock_ = 0;
+  // Past a guard nothing more is allocated: the script gets "not enough
+  // memory" until the hook, at most one interval later, raises the stop.
+  if (over(clock)) return false;
+  allocated_ += nsize;
+  return true;
+}
+
+void Vm::track(std::size_t size, int delta) noexcept {
+  if (size < kTrackedBlock) return;
+  int bucket = std::bit_width(size);
+  big_blocks_[bucket] = static_cast<std::uint32_t>(static_cast<int>(big_blocks_[bucket]) + delta);
+  if (delta > 0 && bucket > top_) {
+    top_ = bucket;
+    // The new block may be scanned from the next instruction on: shorten the
+    // countdown now, not at the next hook call. Within a run the interval
+    // only shrinks (begin_run lengthens it again).
+    int every = interval_for(top_);
+    if (running_ && stop_ == Stop::none && every < hook_count_) {
+      instructions_ += static_cast<std::uint64_t>(hook_count_);  // the cut countdown, counted whole
+      set_interval(every);
+    }
+  } else if (delta < 0 && bucket == top_ && big_blocks_[bucket] == 0) {
+    while (top_ > 0 && big_blocks_[top_] == 0) --top_;
+  }
+}
+
+int Vm::check_interval() const noexcept {
+  return interval_for(top_);
+}
+
+void Vm::set_interval(int every) noexcept {
+  // LuaJIT's lua_sethook only stores the hook and the count (the dispatch
+  // mode stays count-hooked), so it is safe inside the allocator and hooks.
+  lua_sethook(L_.get(), &Vm::hook, LUA_MASKCOUNT, every);
+  hook_count_ = every;
 }
 
 Vm& Vm::of(lua_State* L) noexcept {
@@ -99,9 +165,10 @@ int Vm::init(lua_State* L) {
   return 0;
 }
 
-std::unique_ptr<Vm> Vm::create(const VmLimits& limits) {
+std::unique_ptr<Vm> Vm::create(const VmLimits& limits, Clock clock) {
   std::unique_ptr<Vm> vm(new Vm());
   vm->limits_ = limits;
+  vm->now_ = clock != nullptr ? clock : &steady_now;
   lua_State* L = lua_newstate(&Vm::alloc, vm.get());
   if (L == nullptr) return nullptr;
   vm->L_.reset(L);
@@ -110,7 +177,7 @@ std::unique_ptr<Vm> Vm::create(const VmLimits& limits) {
   // Count hooks do not fire in compiled traces, so the interpreter runs
   // everything. Scripts are short glue; the interpreter is fast enough.
   luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
-  lua_sethook(L, &Vm::hook, LUA_MASKCOUNT, kHookEvery);
+  vm->set_interval(kHookEvery);
   return vm;
 }
 
@@ -120,23 +187,24 @@ void Vm::begin_run() noexcept {
   refused_ = false;
   stop_ = Stop::none;
   instructions_ = 0;
+  allocated_ = 0;
+  allocated_since_clock_ = 0;
   where_[0] = '\0';
   if (limits_.time_ms != 0) {
-    deadline_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(limits_.time_ms);
+    deadline_ = now_() + std::chrono::milliseconds(limits_.time_ms);
   }
   // Restarts the hook's countdown so that every run is counted from zero
-  // (cheap: LuaJIT only rewrites its dispatch table when the mode changes).
-  lua_sethook(L_.get(), &Vm::hook, LUA_MASKCOUNT, kHookEvery);
-  hook_count_ = kHookEvery;
+  // (cheap: LuaJIT only rewrites its dispatch table when the mode changes),
+  // at the interval the blocks held now call for.
+  set_interval(interval_for(top_));
+  running_ = true;
 }
 
 Stop Vm::end_run() noexcept {
+  running_ = false;
   Stop s = stop_;
   if (s == Stop::none && refused_) s = Stop::memory;
-  if (hook_count_ != kHookEvery) {
-    lua_sethook(L_.get(), &Vm::hook, LUA_MASKCOUNT, kHookEvery);
-    hook_count_ = kHookEvery;
-  }
+  if (hook_count_ != interval_for(top_)) set_interval(interval_for(top_));
   if (refused_ || used_ > limits_.memory_bytes / 2) {
     lua_State* L = L_.get();
     lua_rawgeti(L, LUA_REGISTRYINDEX, collect_ref_);
@@ -151,7 +219,7 @@ bool Vm::over(bool clock) noexcept {
     stop_ = Stop::memory;
   } else if (instructions_ > limits_.instructions) {
     stop_ = Stop::budget;
-  } else if (clock && limits_.time_ms != 0 && std::chrono::steady_clock::now() > deadline_) {
+  } else if (clock && limits_.time_ms != 0 && now_() > deadline_) {
     stop_ = Stop::time;
   }
   return stop_ != Stop::none;
@@ -170,10 +238,7 @@ void Vm::raise(lua_State* L) {
   // pcall inside the script cannot swallow the stop: whatever catches it
   // runs at least one instruction and fails there, until control is back in
   // C++ (end_run restores the normal count).
-  if (hook_count_ != 1) {
-    lua_sethook(L, &Vm::hook, LUA_MASKCOUNT, 1);
-    hook_count_ = 1;
-  }
+  if (hook_count_ != 1) set_interval(1);
   lua_rawgeti(L, LUA_REGISTRYINDEX, message_refs_[static_cast<int>(stop_)]);
   lua_error(L);
   std::abort();  // lua_error does not return
@@ -181,10 +246,10 @@ void Vm::raise(lua_State* L) {
 
 void Vm::hook(lua_State* L, lua_Debug* ar) {
   Vm& vm = of(L);
-  if (vm.stop_ == Stop::none) {
-    vm.instructions_ += static_cast<std::uint64_t>(vm.hook_count_);
-    if (!vm.over(true)) return;
-  }
+  // Instructions tried after a stop are counted too (one per hook call
+  // then), so that a test can see how soon a stop ends the script.
+  vm.instructions_ += static_cast<std::uint64_t>(vm.hook_count_);
+  if (vm.stop_ == Stop::none && !vm.over(true)) return;
   vm.note_where(L, ar);
   vm.raise(L);
 }
