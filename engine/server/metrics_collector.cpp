@@ -82,17 +82,18 @@ void collect_metrics(Gateway& gateway, const bus::Bus& bus, admin::MetricsWriter
   }
 
   // Closes by code, connections per user, backlogs, per-command messages.
-  std::array<std::uint64_t, std::size(Worker::kCountedCloses) + 1> closes{};
-  std::array<std::uint64_t, 65> users_by_conns{};
+  using stats::ConnectionStats;
+  std::array<std::uint64_t, ConnectionStats::kCloseSlots> closes{};
+  std::array<std::uint64_t, ConnectionStats::kUserBuckets> users_by_conns{};
   std::uint64_t inbox_backlog = 0, revalidation_backlog = 0;
   std::int64_t queued_bytes = 0;
   std::map<std::string, std::pair<std::uint64_t, std::uint64_t>, std::less<>> per_command;
   admin::Histogram::Snapshot handling;
   for (auto& w : gateway.workers()) {
     const auto& st = w->stats();
-    for (std::size_t i = 0; i < closes.size(); ++i) closes[i] += st.closes[i].load(std::memory_order_relaxed);
-    for (std::size_t i = 0; i < users_by_conns.size(); ++i)
-      users_by_conns[i] += st.users_by_connections[i].load(std::memory_order_relaxed);
+    const auto& cs = w->connection_stats();
+    for (std::size_t i = 0; i < closes.size(); ++i) closes[i] += cs.closes(i);
+    for (std::size_t i = 0; i < users_by_conns.size(); ++i) users_by_conns[i] += cs.users_with(i);
     inbox_backlog += st.inbox_backlog.load(std::memory_order_relaxed);
     revalidation_backlog += st.revalidation_backlog.load(std::memory_order_relaxed);
     queued_bytes += w->queued_bytes.load(std::memory_order_relaxed);
@@ -112,8 +113,8 @@ void collect_metrics(Gateway& gateway, const bus::Bus& bus, admin::MetricsWriter
     }
   }
   for (std::size_t i = 0; i < closes.size(); ++i) {
-    std::string code = i < std::size(Worker::kCountedCloses)
-                           ? std::to_string(Worker::kCountedCloses[i])
+    std::string code = i < std::size(ConnectionStats::kCountedCloses)
+                           ? std::to_string(ConnectionStats::kCountedCloses[i])
                            : std::string("other");
     m.counter("wsgw_closes_total",
               "Connections closed, by WebSocket close code (1006: lost without a close frame)",

@@ -13,7 +13,6 @@
 #include "engine/protocol/message.hpp"
 #include "engine/protocol/service_messages.hpp"
 #include "engine/server/http_session.hpp"
-#include "engine/session/single_writer.hpp"
 #include "engine/time/clock.hpp"
 
 namespace wsgw::server {
@@ -49,12 +48,6 @@ Worker::Worker(unsigned index, SharedState& shared)
   limits_.close_timeout_ticks = time::ms_to_ticks(2000, cfg.tick_ms);
   limits_.expiry_grace_s = cfg.auth_mode == "jwt" ? cfg.jwt_leeway_s : 0;
   limits_.expiry_warning_s = cfg.expiry_warning_s;
-}
-
-std::size_t Worker::close_index(std::uint16_t code) {
-  for (std::size_t i = 0; i < std::size(kCountedCloses); ++i)
-    if (kCountedCloses[i] == code) return i;
-  return std::size(kCountedCloses);
 }
 
 Worker::~Worker() { join(); }
@@ -235,7 +228,7 @@ void Worker::adopt(tcp protocol, int fd, auth::Identity identity, std::string ea
   std::size_t had = before ? before->size() : 0;
   auto evicted = sessions_.add(s->identity().user_id, seq, s.get(),
                                shared_.cfg.max_connections_per_user, nullptr);
-  count_user_connections(had, sessions_.find_user(s->identity().user_id)->size());
+  connection_stats_.user_connections_changed(had, sessions_.find_user(s->identity().user_id)->size());
   if (first_of_user && shared_.bus) {
     shared_.bus->add_interest(bus::InterestKind::user, s->identity().user_id, index_);
   }
@@ -273,8 +266,7 @@ void Worker::adopt(tcp protocol, int fd, auth::Identity identity, std::string ea
 void Worker::on_closed(Session& s) {
   if (!s.indexed) return;
   s.indexed = false;
-  auto& closes = stats_.closes[close_index(s.close_code())];
-  session::single_writer_add(closes, 1);
+  connection_stats_.count_close(s.close_code());
 
   if (s.groups) {
     auto groups = *s.groups;
@@ -287,7 +279,7 @@ void Worker::on_closed(Session& s) {
   conns = sessions_.find_user(user);
   std::size_t after = conns ? conns->size() : 0;
   // An evicted session (4001) already left its user's list in add().
-  if (before != after) count_user_connections(before, after);
+  if (before != after) connection_stats_.user_connections_changed(before, after);
   if (last && shared_.bus) shared_.bus->remove_interest(bus::InterestKind::user, user, index_);
   shared_.connections.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -668,19 +660,6 @@ void Worker::handle_health(Session& s, const std::string& trace_id) {
 
 void Worker::reply(Session& s, std::string_view command, std::string_view text) {
   if (s.send_text(text) == Session::SendStatus::queued) commands_.add_out(command);
-}
-
-void Worker::count_user_connections(std::size_t before, std::size_t after) {
-  auto bucket = [](std::size_t n) { return std::min<std::size_t>(n, 64); };
-  auto& buckets = stats_.users_by_connections;
-  if (before != 0) {
-    auto& b = buckets[bucket(before)];
-    session::single_writer_add(b, -1);
-  }
-  if (after != 0) {
-    auto& a = buckets[bucket(after)];
-    session::single_writer_add(a, 1);
-  }
 }
 
 }  // namespace wsgw::server

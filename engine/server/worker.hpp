@@ -23,7 +23,6 @@
 #include "engine/admin/metrics.hpp"
 #include "engine/auth/auth_service_protocol.hpp"
 #include "engine/auth/identity.hpp"
-#include "engine/server/command_counters.hpp"
 #include "engine/delivery/inbox.hpp"
 #include "engine/routing/pending_requests.hpp"
 #include "engine/routing/route_table.hpp"
@@ -33,6 +32,8 @@
 #include "engine/session/session_host.hpp"
 #include "engine/protocol/message.hpp"
 #include "engine/session/session_index.hpp"
+#include "engine/stats/command_counters.hpp"
+#include "engine/stats/connection_stats.hpp"
 
 namespace wsgw::server {
 
@@ -90,22 +91,14 @@ class Worker final : public session::SessionHost {
     std::atomic<std::uint64_t> script_calls{0};     // handle(ctx) calls
     std::atomic<std::uint64_t> script_errors{0};    // handle(ctx) calls that failed (520)
     std::atomic<std::uint64_t> rate_limited{0};     // commands refused by a script's rate limit (429)
-    // Connection closes by close code; index from close_index(), last = other codes.
-    std::array<std::atomic<std::uint64_t>, 20> closes{};
-    // Users by how many connections they hold here: [n] for n < 64, [64] for 64 or more.
-    std::array<std::atomic<std::uint32_t>, 65> users_by_connections{};
     std::atomic<std::uint64_t> inbox_backlog{0};        // deliveries waiting in the inbox
     std::atomic<std::uint64_t> revalidation_backlog{0}; // connections due, waiting their turn
   };
-  // The close codes counted one by one; others count as "other".
-  static constexpr std::uint16_t kCountedCloses[] = {1000, 1001, 1002, 1003, 1006, 1007, 1008,
-                                                     1009, 1011, 1012, 4000, 4001, 4002, 4003,
-                                                     4004, 4005, 4006, 4007};
-  static std::size_t close_index(std::uint16_t code);
   // Written by the worker, read by the metrics scrape from another thread.
   const Stats& stats() const noexcept { return stats_; }
   std::size_t groups() const noexcept { return groups_.size(); }
-  const CommandCounters& commands() const noexcept { return commands_; }
+  const stats::CommandCounters& commands() const noexcept { return commands_; }
+  const stats::ConnectionStats& connection_stats() const noexcept { return connection_stats_; }
   // Time from the bus handing a message over to this worker having handled
   // it (queued a push to every target, passed a reply on).
   const admin::Histogram& handling_time() const noexcept { return handling_time_; }
@@ -155,7 +148,6 @@ class Worker final : public session::SessionHost {
   void send_revalidation_batch(std::vector<session::Session*>& batch);
   void apply_revalidation(session::Session& s, auth::AuthAnswer& a);
   void apply_revoke(const protocol::ControlMessage& c);
-  void count_user_connections(std::size_t before, std::size_t after);
 
   unsigned index_;
   SharedState& shared_;
@@ -190,7 +182,8 @@ class Worker final : public session::SessionHost {
   std::vector<delivery::Delivery> drained_;
   std::vector<session::Session*> targets_;  // scratch: a push's recipients
   Stats stats_;
-  CommandCounters commands_;
+  stats::CommandCounters commands_;
+  stats::ConnectionStats connection_stats_;
   admin::Histogram handling_time_{admin::Histogram::latency_buckets()};
   // Sequence numbers of sessions due for re-validation, oldest first.
   std::deque<std::uint64_t> revalidate_due_;
