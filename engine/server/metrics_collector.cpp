@@ -44,7 +44,7 @@ void collect_metrics(Gateway& gateway, const bus::Bus& bus, admin::MetricsWriter
                 rate_limited = 0;
   for (auto& w : gateway.workers()) {
     const auto& st = w->stats();
-    delivered += st.delivered.load(std::memory_order_relaxed);
+    delivered += w->delivery().stats().delivered.load(std::memory_order_relaxed);
     requests += st.requests.load(std::memory_order_relaxed);
     publishes += st.publishes.load(std::memory_order_relaxed);
     replies += st.replies.load(std::memory_order_relaxed);

@@ -221,17 +221,12 @@ void Worker::adopt(tcp protocol, int fd, auth::Identity identity, std::string ea
   }
   std::uint64_t seq = next_seq_++ * shared_.worker_count + index_;
   auto s = std::make_shared<Session>(*this, std::move(socket), seq, std::move(identity));
-  // The first local connection of a user subscribes this gateway to the
-  // user's subject: NATS then routes the user's pushes here.
   const auto* before = sessions_.find_user(s->identity().user_id);
-  bool first_of_user = before == nullptr;
+  session::SessionObserver::Opened opened{.first_of_user = before == nullptr};
   std::size_t had = before ? before->size() : 0;
   auto evicted = sessions_.add(s->identity().user_id, seq, s.get(),
                                shared_.cfg.max_connections_per_user, nullptr);
   connection_stats_.user_connections_changed(had, sessions_.find_user(s->identity().user_id)->size());
-  if (first_of_user && shared_.bus) {
-    shared_.bus->add_interest(bus::InterestKind::user, s->identity().user_id, index_);
-  }
   s->indexed = true;
   shared_.connections.fetch_add(1, std::memory_order_relaxed);
   for (Session* old : evicted) {
@@ -250,6 +245,7 @@ void Worker::adopt(tcp protocol, int fd, auth::Identity identity, std::string ea
   if (s->identity().expires_at != 0) data["tokenExpiresAt"] = s->identity().expires_at;
   reply(*s, "WELCOME", protocol::encode_message("WELCOME", "", boost::json::serialize(data), 0,
                                                 protocol::message_of(Error::ok)));
+  for (auto* o : observers_) o->on_opened(*s, opened);
   if (s->identity().credentials) {
     s->last_valid_tick = wheel_.now();
     arm_revalidation(*s, s->identity().credentials->ttl_ms, true);
@@ -268,10 +264,6 @@ void Worker::on_closed(Session& s) {
   s.indexed = false;
   connection_stats_.count_close(s.close_code());
 
-  if (s.groups) {
-    auto groups = *s.groups;
-    for (const auto& g : groups) leave_group(s, g);
-  }
   const auto& user = s.identity().user_id;
   const auto* conns = sessions_.find_user(user);
   std::size_t before = conns ? conns->size() : 0;
@@ -280,7 +272,7 @@ void Worker::on_closed(Session& s) {
   std::size_t after = conns ? conns->size() : 0;
   // An evicted session (4001) already left its user's list in add().
   if (before != after) connection_stats_.user_connections_changed(before, after);
-  if (last && shared_.bus) shared_.bus->remove_interest(bus::InterestKind::user, user, index_);
+  for (auto* o : observers_) o->on_closed(s, {.last_of_user = last});
   shared_.connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
@@ -392,9 +384,9 @@ void Worker::run_script_command(Session& s, const script::CommandSpec& spec,
   script::HandleResult r = scripts_->handle(spec, in);
   for (const auto& [join, group] : r.groups) {
     if (join) {
-      join_group(s, group);
+      groups_.join(s, group);
     } else {
-      leave_group(s, group);
+      groups_.leave(s, group);
     }
   }
   switch (r.action) {
@@ -556,7 +548,7 @@ void Worker::on_request_timeout(routing::PendingRequest& hook) {
 void Worker::drain_inbox() {
   inbox_.drain(drained_);
   for (const auto& d : drained_) {
-    deliver(d);
+    handle(d);
     if (d.received != std::chrono::steady_clock::time_point{}) {
       handling_time_.observe(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - d.received).count());
@@ -565,91 +557,19 @@ void Worker::drain_inbox() {
   drained_.clear();
 }
 
-std::uint64_t Worker::send_all(const std::vector<Session*>& targets, const ws::FramePtr& frame) {
-  // `targets` is a snapshot: sending may close a slow consumer, which changes
-  // the index being walked.
-  std::uint64_t queued = 0;
-  for (Session* s : targets) {
-    if (s->send(frame) == Session::SendStatus::queued) ++queued;
-  }
-  stats_.delivered += queued;
-  return queued;
-}
-
-void Worker::deliver(const delivery::Delivery& d) {
+void Worker::handle(const delivery::Delivery& d) {
   using Kind = delivery::Delivery::Kind;
-  targets_.clear();
   switch (d.kind) {
-    case Kind::user:
-      if (auto* conns = sessions_.find_user(d.key)) targets_.assign(conns->begin(), conns->end());
-      break;
-    case Kind::group:
-      if (auto it = groups_.find(d.key); it != groups_.end()) targets_ = it->second;
-      break;
-    case Kind::conn:
-      if (Session* s = sessions_.find_seq(d.number); s && s->is_open()) targets_.push_back(s);
-      break;
-    case Kind::all:
-      sessions_.for_each([this](Session* s) { targets_.push_back(s); });
-      break;
-    case Kind::control:
-      apply_control(*d.control);
-      return;
     case Kind::reply:
-      on_reply(d);
-      return;
-  }
-  if (std::uint64_t n = send_all(targets_, d.frame)) commands_.add_out(d.command, n);
-}
-
-void Worker::apply_control(const protocol::ControlMessage& c) {
-  using Verb = protocol::ControlMessage::Verb;
-  if (c.verb == Verb::revoke) return apply_revoke(c);
-  targets_.clear();
-  if (!c.conn.empty()) {
-    auto parts = protocol::split_conn_id(c.conn);
-    if (Session* s = sessions_.find_seq(parts->seq); s && s->is_open()) targets_.push_back(s);
-  } else if (auto* conns = sessions_.find_user(c.user)) {
-    targets_.assign(conns->begin(), conns->end());
-  }
-  for (Session* s : targets_) {
-    switch (c.verb) {
-      case Verb::join: join_group(*s, c.group); break;
-      case Verb::leave: leave_group(*s, c.group); break;
-      case Verb::kick:
-        WSGW_LOG(info, "kicked").kv("conn", s->id()).kv("user", s->identity().user_id).kv("reason", c.reason);
-        s->close(Close::kicked, c.reason);
-        break;
-      case Verb::revoke: break;  // apply_revoke
-    }
-  }
-}
-
-void Worker::join_group(Session& s, const std::string& group) {
-  if (!s.groups) s.groups = std::make_unique<std::vector<std::string>>();
-  auto& mine = *s.groups;
-  if (std::find(mine.begin(), mine.end(), group) != mine.end()) return;
-  mine.push_back(group);
-  auto& members = groups_[group];
-  if (members.empty() && shared_.bus) {
-    shared_.bus->add_interest(bus::InterestKind::group, group, index_);
-  }
-  members.push_back(&s);
-}
-
-void Worker::leave_group(Session& s, const std::string& group) {
-  if (!s.groups) return;
-  auto& mine = *s.groups;
-  auto pos = std::find(mine.begin(), mine.end(), group);
-  if (pos == mine.end()) return;
-  mine.erase(pos);
-  auto it = groups_.find(group);
-  if (it == groups_.end()) return;
-  auto& members = it->second;
-  members.erase(std::remove(members.begin(), members.end(), &s), members.end());
-  if (members.empty()) {
-    groups_.erase(it);
-    if (shared_.bus) shared_.bus->remove_interest(bus::InterestKind::group, group, index_);
+      return on_reply(d);
+    case Kind::control:
+      if (d.control->verb == protocol::ControlMessage::Verb::revoke) return apply_revoke(*d.control);
+      return delivery_.apply_control(*d.control);
+    case Kind::user:
+    case Kind::group:
+    case Kind::conn:
+    case Kind::all:
+      return delivery_.deliver(d);
   }
 }
 

@@ -23,7 +23,9 @@
 #include "engine/admin/metrics.hpp"
 #include "engine/auth/auth_service_protocol.hpp"
 #include "engine/auth/identity.hpp"
+#include "engine/delivery/groups.hpp"
 #include "engine/delivery/inbox.hpp"
+#include "engine/delivery/push_delivery.hpp"
 #include "engine/routing/pending_requests.hpp"
 #include "engine/routing/route_table.hpp"
 #include "engine/script/script_runtime.hpp"
@@ -32,6 +34,7 @@
 #include "engine/session/session_host.hpp"
 #include "engine/protocol/message.hpp"
 #include "engine/session/session_index.hpp"
+#include "engine/session/session_observer.hpp"
 #include "engine/stats/command_counters.hpp"
 #include "engine/stats/connection_stats.hpp"
 
@@ -80,7 +83,6 @@ class Worker final : public session::SessionHost {
   bool revoked(const auth::Identity& id) const;
 
   struct Stats {
-    std::atomic<std::uint64_t> delivered{0};        // frames queued to connections by pushes
     std::atomic<std::uint64_t> requests{0};         // upstream requests sent
     std::atomic<std::uint64_t> publishes{0};        // upstream publishes sent
     std::atomic<std::uint64_t> replies{0};          // replies passed to clients
@@ -96,7 +98,7 @@ class Worker final : public session::SessionHost {
   };
   // Written by the worker, read by the metrics scrape from another thread.
   const Stats& stats() const noexcept { return stats_; }
-  std::size_t groups() const noexcept { return groups_.size(); }
+  const delivery::PushDelivery& delivery() const noexcept { return delivery_; }
   const stats::CommandCounters& commands() const noexcept { return commands_; }
   const stats::ConnectionStats& connection_stats() const noexcept { return connection_stats_; }
   // Time from the bus handing a message over to this worker having handled
@@ -131,13 +133,10 @@ class Worker final : public session::SessionHost {
                           protocol::ClientMessage& msg);
   bool take_rate_token(session::Session& s, const script::CommandSpec& spec);
   void drain_inbox();
-  void deliver(const delivery::Delivery& d);
-  void apply_control(const protocol::ControlMessage& c);
+  // Hands one item of the inbox to the part it is for.
+  void handle(const delivery::Delivery& d);
   void on_reply(const delivery::Delivery& d);
   void on_request_timeout(routing::PendingRequest& r);
-  void join_group(session::Session& s, const std::string& group);
-  void leave_group(session::Session& s, const std::string& group);
-  std::uint64_t send_all(const std::vector<session::Session*>& targets, const ws::FramePtr& frame);
   void handle_auth(session::Session& s, const std::string& trace_id, const std::string& token);
   // Sends a text message to `s` and counts it under `command`.
   void reply(session::Session& s, std::string_view command, std::string_view text);
@@ -160,13 +159,12 @@ class Worker final : public session::SessionHost {
   std::vector<char> read_buf_;
   ws::FramePtr ping_;
   routing::PendingRequests pending_{wheel_};
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept {
-      return std::hash<std::string_view>{}(s);
-    }
-  };
-  std::unordered_map<std::string, std::vector<session::Session*>, Hash, std::equal_to<>> groups_;
+  stats::CommandCounters commands_;
+  stats::ConnectionStats connection_stats_;
+  delivery::Groups groups_{shared_.bus, index_};
+  delivery::PushDelivery delivery_{sessions_, groups_, commands_, shared_.bus, index_};
+  // Told of every connection opened and closed, in this order.
+  std::vector<session::SessionObserver*> observers_{&delivery_};
 
   boost::asio::io_context ioc_{1};
   boost::asio::ip::tcp::acceptor acceptor_;
@@ -180,10 +178,8 @@ class Worker final : public session::SessionHost {
   std::shared_ptr<script::ScriptRuntime> scripts_;
   delivery::Inbox inbox_;
   std::vector<delivery::Delivery> drained_;
-  std::vector<session::Session*> targets_;  // scratch: a push's recipients
+  std::vector<session::Session*> targets_;  // scratch: a control message's recipients
   Stats stats_;
-  stats::CommandCounters commands_;
-  stats::ConnectionStats connection_stats_;
   admin::Histogram handling_time_{admin::Histogram::latency_buckets()};
   // Sequence numbers of sessions due for re-validation, oldest first.
   std::deque<std::uint64_t> revalidate_due_;
