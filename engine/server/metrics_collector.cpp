@@ -43,18 +43,19 @@ void collect_metrics(Gateway& gateway, const bus::Bus& bus, admin::MetricsWriter
                 no_responders = 0, late = 0, bus_failures = 0, script_calls = 0, script_errors = 0,
                 rate_limited = 0;
   for (auto& w : gateway.workers()) {
-    const auto& st = w->stats();
     delivered += w->delivery().stats().delivered.load(std::memory_order_relaxed);
-    requests += st.requests.load(std::memory_order_relaxed);
-    publishes += st.publishes.load(std::memory_order_relaxed);
-    replies += st.replies.load(std::memory_order_relaxed);
-    timeouts += st.timeouts.load(std::memory_order_relaxed);
-    no_responders += st.no_responders.load(std::memory_order_relaxed);
-    late += st.late_replies.load(std::memory_order_relaxed);
-    bus_failures += st.bus_failures.load(std::memory_order_relaxed);
-    script_calls += st.script_calls.load(std::memory_order_relaxed);
-    script_errors += st.script_errors.load(std::memory_order_relaxed);
-    rate_limited += st.rate_limited.load(std::memory_order_relaxed);
+    const auto& up = w->upstream().stats();
+    requests += up.requests.load(std::memory_order_relaxed);
+    publishes += up.publishes.load(std::memory_order_relaxed);
+    replies += up.replies.load(std::memory_order_relaxed);
+    timeouts += up.timeouts.load(std::memory_order_relaxed);
+    no_responders += up.no_responders.load(std::memory_order_relaxed);
+    late += up.late_replies.load(std::memory_order_relaxed);
+    bus_failures += up.bus_failures.load(std::memory_order_relaxed);
+    const auto& cmd = w->dispatcher().stats();
+    script_calls += cmd.script_calls.load(std::memory_order_relaxed);
+    script_errors += cmd.script_errors.load(std::memory_order_relaxed);
+    rate_limited += cmd.rate_limited.load(std::memory_order_relaxed);
   }
   m.counter("wsgw_push_deliveries_total", "Push frames queued to client connections",
             static_cast<double>(delivered));

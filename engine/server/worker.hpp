@@ -26,6 +26,8 @@
 #include "engine/delivery/groups.hpp"
 #include "engine/delivery/inbox.hpp"
 #include "engine/delivery/push_delivery.hpp"
+#include "engine/dispatch/command_dispatcher.hpp"
+#include "engine/dispatch/upstream.hpp"
 #include "engine/routing/pending_requests.hpp"
 #include "engine/routing/route_table.hpp"
 #include "engine/script/script_runtime.hpp"
@@ -83,22 +85,14 @@ class Worker final : public session::SessionHost {
   bool revoked(const auth::Identity& id) const;
 
   struct Stats {
-    std::atomic<std::uint64_t> requests{0};         // upstream requests sent
-    std::atomic<std::uint64_t> publishes{0};        // upstream publishes sent
-    std::atomic<std::uint64_t> replies{0};          // replies passed to clients
-    std::atomic<std::uint64_t> timeouts{0};         // requests answered 504
-    std::atomic<std::uint64_t> no_responders{0};    // requests answered 503
-    std::atomic<std::uint64_t> late_replies{0};     // replies after their timeout (dropped)
-    std::atomic<std::uint64_t> bus_failures{0};     // publish/request refused by the bus (502)
-    std::atomic<std::uint64_t> script_calls{0};     // handle(ctx) calls
-    std::atomic<std::uint64_t> script_errors{0};    // handle(ctx) calls that failed (520)
-    std::atomic<std::uint64_t> rate_limited{0};     // commands refused by a script's rate limit (429)
     std::atomic<std::uint64_t> inbox_backlog{0};        // deliveries waiting in the inbox
     std::atomic<std::uint64_t> revalidation_backlog{0}; // connections due, waiting their turn
   };
   // Written by the worker, read by the metrics scrape from another thread.
   const Stats& stats() const noexcept { return stats_; }
   const delivery::PushDelivery& delivery() const noexcept { return delivery_; }
+  const dispatch::Upstream& upstream() const noexcept { return upstream_; }
+  const dispatch::CommandDispatcher& dispatcher() const noexcept { return dispatcher_; }
   const stats::CommandCounters& commands() const noexcept { return commands_; }
   const stats::ConnectionStats& connection_stats() const noexcept { return connection_stats_; }
   // Time from the bus handing a message over to this worker having handled
@@ -126,17 +120,9 @@ class Worker final : public session::SessionHost {
   void finish_drained(session::Session& s);
   void hard_stop();
   void flush_dirty();
-  void handle_health(session::Session& s, const std::string& trace_id);
-  void forward(session::Session& s, const routing::Route& route, protocol::ClientMessage& msg,
-               const std::string* data_json = nullptr);
-  void run_script_command(session::Session& s, const script::CommandSpec& spec,
-                          protocol::ClientMessage& msg);
-  bool take_rate_token(session::Session& s, const script::CommandSpec& spec);
   void drain_inbox();
   // Hands one item of the inbox to the part it is for.
   void handle(const delivery::Delivery& d);
-  void on_reply(const delivery::Delivery& d);
-  void on_request_timeout(routing::PendingRequest& r);
   void handle_auth(session::Session& s, const std::string& trace_id, const std::string& token);
   // Sends a text message to `s` and counts it under `command`.
   void reply(session::Session& s, std::string_view command, std::string_view text);
@@ -158,11 +144,17 @@ class Worker final : public session::SessionHost {
   session::SessionIndex<session::Session> sessions_;
   std::vector<char> read_buf_;
   ws::FramePtr ping_;
-  routing::PendingRequests pending_{wheel_};
   stats::CommandCounters commands_;
   stats::ConnectionStats connection_stats_;
   delivery::Groups groups_{shared_.bus, index_};
   delivery::PushDelivery delivery_{sessions_, groups_, commands_, shared_.bus, index_};
+  dispatch::Upstream upstream_;
+  dispatch::CommandDispatcher dispatcher_;
+  struct AuthCommand final : dispatch::EngineCommand {
+    Worker& w;
+    explicit AuthCommand(Worker& w) : w(w) {}
+    void handle(session::Session& s, protocol::ClientMessage& msg) override;
+  } auth_command_{*this};
   // Told of every connection opened and closed, in this order.
   std::vector<session::SessionObserver*> observers_{&delivery_};
 
@@ -173,9 +165,6 @@ class Worker final : public session::SessionHost {
   std::chrono::steady_clock::time_point epoch_;
   std::vector<std::shared_ptr<session::Session>> dirty_;
   std::uint64_t next_seq_ = 1;  // per-worker counter; ids are counter * workers + index
-  std::uint64_t next_request_id_ = 1;
-  std::shared_ptr<const routing::RouteTable> routes_;
-  std::shared_ptr<script::ScriptRuntime> scripts_;
   delivery::Inbox inbox_;
   std::vector<delivery::Delivery> drained_;
   std::vector<session::Session*> targets_;  // scratch: a control message's recipients

@@ -1,7 +1,6 @@
 // The token's life on a worker's connections (docs/PROTOCOL.md §3, §6.4,
 // §6.6): the AUTH command, re-validation by the auth service in batches,
 // revocation. The handshake's check is in http_session.cpp.
-#include <boost/asio/post.hpp>
 #include <algorithm>
 #include <random>
 
@@ -11,7 +10,6 @@
 #include "engine/time/clock.hpp"
 
 namespace wsgw::server {
-namespace asio = boost::asio;
 using auth::AuthAnswer;
 using auth::AuthKind;
 using protocol::Close;
@@ -34,59 +32,49 @@ bool Worker::revoked(const auth::Identity& id) const {
 }
 
 void Worker::ask_auth_service(AuthKind kind, std::span<const auth::AuthItem> items, AuthDone done) {
-  auto& counters = shared_.auth;
   std::size_t count = items.size();
-  std::uint64_t id = next_request_id_++;
-  bus::SendResult res = bus::SendResult::unavailable;
-  if (shared_.bus != nullptr) {
-    res = shared_.bus->request(shared_.cfg.auth_service_subject,
-                               auth::encode_auth_request(kind, shared_.cfg.gateway_id, items),
-                               index_, id);
-  }
-  if (res != bus::SendResult::ok) {
-    counters.requests_unavailable.fetch_add(1, std::memory_order_relaxed);
-    WSGW_LOG(warn, "auth_service_unavailable")
-        .kv("kind", auth::name_of(kind))
-        .kv("items", static_cast<std::uint64_t>(count))
-        .kv("reason", "the bus refused the request");
-    // Answered after the caller returns, as a real answer would be.
-    asio::post(ioc_, [count, done = std::move(done)]() mutable {
-      std::vector<AuthAnswer> answers(count);
-      done(answers);
-    });
-    return;
-  }
-  auto& p = pending_.add(id, time::ms_to_ticks(shared_.cfg.auth_service_timeout_ms, limits_.tick_ms) + 1);
-  p.subject = shared_.cfg.auth_service_subject;
-  p.on_done = [this, kind, count, done = std::move(done)](bool timed_out, bus::ReplyStatus status,
-                                                          std::string_view payload) {
-    auto& c = shared_.auth;
-    std::vector<AuthAnswer> answers;
-    if (timed_out || status == bus::ReplyStatus::no_responders) {
-      (timed_out ? c.requests_timeout : c.requests_no_responders)
-          .fetch_add(1, std::memory_order_relaxed);
-      WSGW_LOG(warn, "auth_service_unavailable")
-          .kv("kind", auth::name_of(kind))
-          .kv("items", static_cast<std::uint64_t>(count))
-          .kv("reason", timed_out ? "timeout" : "no responders");
-      answers.resize(count);
-    } else {
-      std::string why;
-      auto parsed = auth::parse_auth_reply(payload, count, why);
-      if (!parsed) {
-        c.requests_bad_reply.fetch_add(1, std::memory_order_relaxed);
-        WSGW_LOG(warn, "auth_service_bad_reply").kv("kind", auth::name_of(kind)).kv("reason", why);
-        answers.resize(count);
-      } else {
-        c.requests_ok.fetch_add(1, std::memory_order_relaxed);
-        if (!why.empty()) {
-          WSGW_LOG(warn, "auth_service_bad_result").kv("kind", auth::name_of(kind)).kv("reason", why);
+  upstream_.ask(
+      shared_.cfg.auth_service_subject,
+      auth::encode_auth_request(kind, shared_.cfg.gateway_id, items),
+      shared_.cfg.auth_service_timeout_ms,
+      [this, kind, count, done = std::move(done)](dispatch::Upstream::Outcome outcome,
+                                                  std::string_view payload) {
+        using Outcome = dispatch::Upstream::Outcome;
+        auto& c = shared_.auth;
+        std::vector<AuthAnswer> answers;
+        if (outcome == Outcome::unavailable) {
+          c.requests_unavailable.fetch_add(1, std::memory_order_relaxed);
+          WSGW_LOG(warn, "auth_service_unavailable")
+              .kv("kind", auth::name_of(kind))
+              .kv("items", static_cast<std::uint64_t>(count))
+              .kv("reason", "the bus refused the request");
+          answers.resize(count);
+        } else if (outcome != Outcome::reply) {
+          bool timed_out = outcome == Outcome::timeout;
+          (timed_out ? c.requests_timeout : c.requests_no_responders)
+              .fetch_add(1, std::memory_order_relaxed);
+          WSGW_LOG(warn, "auth_service_unavailable")
+              .kv("kind", auth::name_of(kind))
+              .kv("items", static_cast<std::uint64_t>(count))
+              .kv("reason", timed_out ? "timeout" : "no responders");
+          answers.resize(count);
+        } else {
+          std::string why;
+          auto parsed = auth::parse_auth_reply(payload, count, why);
+          if (!parsed) {
+            c.requests_bad_reply.fetch_add(1, std::memory_order_relaxed);
+            WSGW_LOG(warn, "auth_service_bad_reply").kv("kind", auth::name_of(kind)).kv("reason", why);
+            answers.resize(count);
+          } else {
+            c.requests_ok.fetch_add(1, std::memory_order_relaxed);
+            if (!why.empty()) {
+              WSGW_LOG(warn, "auth_service_bad_result").kv("kind", auth::name_of(kind)).kv("reason", why);
+            }
+            answers = std::move(*parsed);
+          }
         }
-        answers = std::move(*parsed);
-      }
-    }
-    done(answers);
-  };
+        done(answers);
+      });
 }
 
 // ---- AUTH ----------------------------------------------------------------

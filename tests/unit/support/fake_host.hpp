@@ -133,6 +133,12 @@ class FakeHost : public session::SessionHost {
     for (auto& s : batch) s->flush();
   }
 
+  // Runs the handlers posted to the io_context so far (and those they post).
+  void run_posted() {
+    ioc.restart();
+    ioc.poll();
+  }
+
   // Moves the wheel `ticks` forward, giving each due hook to `fn`.
   template <class Fn>
   void advance(std::uint32_t ticks, Fn&& fn) {
