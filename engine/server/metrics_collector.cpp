@@ -91,12 +91,11 @@ void collect_metrics(Gateway& gateway, const bus::Bus& bus, admin::MetricsWriter
   std::map<std::string, std::pair<std::uint64_t, std::uint64_t>, std::less<>> per_command;
   admin::Histogram::Snapshot handling;
   for (auto& w : gateway.workers()) {
-    const auto& st = w->stats();
     const auto& cs = w->connection_stats();
     for (std::size_t i = 0; i < closes.size(); ++i) closes[i] += cs.closes(i);
     for (std::size_t i = 0; i < users_by_conns.size(); ++i) users_by_conns[i] += cs.users_with(i);
-    inbox_backlog += st.inbox_backlog.load(std::memory_order_relaxed);
-    revalidation_backlog += st.revalidation_backlog.load(std::memory_order_relaxed);
+    inbox_backlog += w->inbox_backlog();
+    revalidation_backlog += w->tokens().revalidation_backlog();
     queued_bytes += w->queued_bytes.load(std::memory_order_relaxed);
     w->commands().for_each([&](std::string_view name, std::uint64_t in, std::uint64_t out) {
       auto& e = per_command[std::string(name)];
@@ -155,10 +154,10 @@ void collect_metrics(Gateway& gateway, const bus::Bus& bus, admin::MetricsWriter
   const auto& a = shared.auth;
   const char* kinds[] = {"handshake", "refresh", "revalidate"};
   for (std::size_t k = 0; k < 3; ++k) {
-    for (std::size_t o = 0; o < std::size(kAuthOutcomes); ++o) {
+    for (std::size_t o = 0; o < std::size(auth::kAuthOutcomes); ++o) {
       m.counter("wsgw_auth_total", "Token checks, by kind and outcome",
                 static_cast<double>(a.checks[k][o].load(std::memory_order_relaxed)),
-                {{"kind", kinds[k]}, {"outcome", std::string(kAuthOutcomes[o])}});
+                {{"kind", kinds[k]}, {"outcome", std::string(auth::kAuthOutcomes[o])}});
     }
   }
   const char* kAuthReq = "wsgw_auth_service_requests_total";

@@ -40,12 +40,18 @@ Worker::Worker(unsigned index, SharedState& shared)
                  .max_inflight_per_conn = shared.cfg.max_inflight_per_conn},
                 shared_.bus, wheel_, ioc_, commands_, [this](Session& s) { finish_drained(s); }),
       dispatcher_(shared.cfg.gateway_id, upstream_, groups_, commands_, shared.routes),
+      tokens_({.cfg = shared.cfg,
+               .verifier = shared.verifier.get(),
+               .revocations = shared.revocations,
+               .counters = shared.auth},
+              sessions_, wheel_, upstream_, commands_, index),
+      observers_{&delivery_, &tokens_.observer()},
       acceptor_(ioc_),
       tick_timer_(ioc_),
       accept_retry_timer_(ioc_),
       epoch_(std::chrono::steady_clock::now()),
       inbox_([this] { asio::post(ioc_, [this] { drain_inbox(); }); }) {
-  dispatcher_.add_engine_command("AUTH", auth_command_);
+  dispatcher_.add_engine_command("AUTH", tokens_.auth_command());
   const auto& cfg = shared.cfg;
   limits_.max_message_bytes = cfg.max_message_bytes;
   limits_.send_queue_limit_bytes = cfg.send_queue_limit_bytes;
@@ -125,8 +131,8 @@ void Worker::on_tick() {
       static_cast<Session&>(h).on_timer();
     }
   });
-  revalidate_step();
-  stats_.inbox_backlog.store(inbox_.size(), std::memory_order_relaxed);
+  tokens_.on_tick();
+  inbox_backlog_.store(inbox_.size(), std::memory_order_relaxed);
   if (stopping_) drain_step();
   if (stopping_ && drain_next_ >= drain_queue_.size() && wheel_.size() == 0) {
     // Every session has finished its close handshake (or timed out) and every
@@ -250,13 +256,10 @@ void Worker::adopt(tcp protocol, int fd, auth::Identity identity, std::string ea
   data["idleTimeoutMs"] = shared_.cfg.idle_timeout_ms;
   data["maxMessageBytes"] = shared_.cfg.max_message_bytes;
   if (s->identity().expires_at != 0) data["tokenExpiresAt"] = s->identity().expires_at;
-  dispatch::reply(*s, commands_, "WELCOME", protocol::encode_message("WELCOME", "", boost::json::serialize(data), 0,
-                                                protocol::message_of(Error::ok)));
+  dispatch::reply(*s, commands_, "WELCOME",
+                  protocol::encode_message("WELCOME", "", boost::json::serialize(data), 0,
+                                           protocol::message_of(Error::ok)));
   for (auto* o : observers_) o->on_opened(*s, opened);
-  if (s->identity().credentials) {
-    s->last_valid_tick = wheel_.now();
-    arm_revalidation(*s, s->identity().credentials->ttl_ms, true);
-  }
   WSGW_LOG(debug, "conn_open").kv("conn", s->id()).kv("user", s->identity().user_id);
   s->start(early);
   // A handshake that finished after the drain began is told at once.
@@ -298,14 +301,7 @@ void Worker::flush_dirty() {
 
 void Worker::on_text(Session& s, std::string_view text) { dispatcher_.on_text(s, text); }
 
-void Worker::AuthCommand::handle(Session& s, protocol::ClientMessage& msg) {
-  std::string token = msg.token;
-  if (token.empty() && msg.data.is_object()) {
-    if (auto* t = msg.data.as_object().if_contains("token"); t && t->is_string())
-      token.assign(t->as_string().data(), t->as_string().size());
-  }
-  w.handle_auth(s, msg.trace_id, token);
-}
+void Worker::on_revalidate_due(Session& s) { tokens_.on_revalidate_due(s); }
 
 void Worker::set_routes(std::shared_ptr<const routing::RouteTable> routes) {
   asio::post(ioc_, [this, routes = std::move(routes)]() mutable {
@@ -340,7 +336,9 @@ void Worker::handle(const delivery::Delivery& d) {
     case Kind::reply:
       return upstream_.on_reply(d);
     case Kind::control:
-      if (d.control->verb == protocol::ControlMessage::Verb::revoke) return apply_revoke(*d.control);
+      if (d.control->verb == protocol::ControlMessage::Verb::revoke) {
+        return tokens_.apply_revoke(*d.control);
+      }
       return delivery_.apply_control(*d.control);
     case Kind::user:
     case Kind::group:
@@ -348,10 +346,6 @@ void Worker::handle(const delivery::Delivery& d) {
     case Kind::all:
       return delivery_.deliver(d);
   }
-}
-
-void Worker::reply(Session& s, std::string_view command, std::string_view text) {
-  dispatch::reply(s, commands_, command, text);
 }
 
 }  // namespace wsgw::server

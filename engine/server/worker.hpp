@@ -1,44 +1,53 @@
 // One worker: an io_context on its own thread with its own SO_REUSEPORT
-// listener, read buffer, timing wheel and session index. A connection lives on
-// one worker for its whole life; other threads reach a worker only by posting
-// to its io_context.
+// listener. A connection lives on one worker for its whole life; other
+// threads reach a worker only by posting to its io_context (or through its
+// inbox).
+//
+// The worker itself does what only it can do: run the loop, accept and
+// adopt connections, keep the session index and the timing wheel, flush the
+// connections that have frames queued once per batch of work, and drain.
+// Everything a connection's messages set off is done by the parts it owns,
+// each in its own folder:
+//
+//   a client's command     -> dispatch::CommandDispatcher (engine/dispatch/),
+//                             to services and back through dispatch::Upstream
+//   a push from the bus    -> delivery::PushDelivery, delivery::Groups (engine/delivery/)
+//   the token's life       -> tokens::TokenLifecycle (engine/tokens/)
+//   counts for the metrics -> stats::CommandCounters, stats::ConnectionStats (engine/stats/)
+//
+// Parts that care about connections opening and closing are
+// session::SessionObservers in observers_.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <deque>
-#include <functional>
 #include <memory>
 #include <span>
 #include <string>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include "engine/admin/metrics.hpp"
-#include "engine/auth/auth_service_protocol.hpp"
 #include "engine/auth/identity.hpp"
 #include "engine/delivery/groups.hpp"
 #include "engine/delivery/inbox.hpp"
 #include "engine/delivery/push_delivery.hpp"
 #include "engine/dispatch/command_dispatcher.hpp"
 #include "engine/dispatch/upstream.hpp"
-#include "engine/routing/pending_requests.hpp"
 #include "engine/routing/route_table.hpp"
 #include "engine/script/script_runtime.hpp"
 #include "engine/server/shared_state.hpp"
 #include "engine/session/session.hpp"
 #include "engine/session/session_host.hpp"
-#include "engine/protocol/message.hpp"
 #include "engine/session/session_index.hpp"
 #include "engine/session/session_observer.hpp"
 #include "engine/stats/command_counters.hpp"
 #include "engine/stats/connection_stats.hpp"
+#include "engine/tokens/token_lifecycle.hpp"
 
 namespace wsgw::server {
 
@@ -57,7 +66,6 @@ class Worker final : public session::SessionHost {
   void drain(std::chrono::milliseconds window, std::chrono::milliseconds deadline);
   void join();
 
-  boost::asio::io_context& io() noexcept { return ioc_; }
   unsigned index() const noexcept { return index_; }
   SharedState& shared() noexcept { return shared_; }
 
@@ -76,25 +84,20 @@ class Worker final : public session::SessionHost {
   // old Lua state is closed on this worker after the swap.
   void set_scripts(std::shared_ptr<script::ScriptRuntime> scripts);
 
-  // Asks the auth service (auth.service.subject) about `items`; `done` runs
-  // on this worker with one answer per item, all `missing` when the service
-  // did not answer in time, had no responders or the bus refused the send.
-  using AuthDone = std::function<void(std::vector<auth::AuthAnswer>& answers)>;
-  void ask_auth_service(auth::AuthKind kind, std::span<const auth::AuthItem> items, AuthDone done);
-  // True when `id` was revoked (wsgw.ctl.revoke) and is still refused.
-  bool revoked(const auth::Identity& id) const;
+  // The token lifecycle, for the handshake (this worker's thread only).
+  tokens::TokenLifecycle& tokens() noexcept { return tokens_; }
 
-  struct Stats {
-    std::atomic<std::uint64_t> inbox_backlog{0};        // deliveries waiting in the inbox
-    std::atomic<std::uint64_t> revalidation_backlog{0}; // connections due, waiting their turn
-  };
-  // Written by the worker, read by the metrics scrape from another thread.
-  const Stats& stats() const noexcept { return stats_; }
+  // For the metrics scrape (any thread): what each part counts.
+  const stats::CommandCounters& commands() const noexcept { return commands_; }
+  const stats::ConnectionStats& connection_stats() const noexcept { return connection_stats_; }
   const delivery::PushDelivery& delivery() const noexcept { return delivery_; }
   const dispatch::Upstream& upstream() const noexcept { return upstream_; }
   const dispatch::CommandDispatcher& dispatcher() const noexcept { return dispatcher_; }
-  const stats::CommandCounters& commands() const noexcept { return commands_; }
-  const stats::ConnectionStats& connection_stats() const noexcept { return connection_stats_; }
+  const tokens::TokenLifecycle& tokens() const noexcept { return tokens_; }
+  // Deliveries waiting in the inbox, as of the last tick.
+  std::uint64_t inbox_backlog() const noexcept {
+    return inbox_backlog_.load(std::memory_order_relaxed);
+  }
   // Time from the bus handing a message over to this worker having handled
   // it (queued a push to every target, passed a reply on).
   const admin::Histogram& handling_time() const noexcept { return handling_time_; }
@@ -123,56 +126,43 @@ class Worker final : public session::SessionHost {
   void drain_inbox();
   // Hands one item of the inbox to the part it is for.
   void handle(const delivery::Delivery& d);
-  void handle_auth(session::Session& s, const std::string& trace_id, const std::string& token);
-  // Sends a text message to `s` and counts it under `command`.
-  void reply(session::Session& s, std::string_view command, std::string_view text);
-  void finish_auth(session::Session& s, const std::string& trace_id, const std::string& token,
-                   auth::Identity fresh, std::int64_t ttl_ms, std::string user_json);
-  void arm_revalidation(session::Session& s, std::int64_t ttl_ms, bool first);
-  void revalidate_step();
-  void send_revalidation_batch(std::vector<session::Session*>& batch);
-  void apply_revalidation(session::Session& s, auth::AuthAnswer& a);
-  void apply_revoke(const protocol::ControlMessage& c);
 
   unsigned index_;
   SharedState& shared_;
-  // Declared before ioc_ so they outlive it: destroying the io_context
-  // destroys pending handlers, which may hold the last reference to a session,
-  // whose destructor uses the wheel and the index.
+
+  // The loop's own state. Declared before ioc_ (and the parts with it) so
+  // they outlive it: destroying the io_context destroys pending handlers,
+  // which may hold the last reference to a session, whose destructor uses
+  // the wheel, the index and, through on_closed, the parts.
   session::SessionLimits limits_;
   time::TimingWheel wheel_;
   session::SessionIndex<session::Session> sessions_;
   std::vector<char> read_buf_;
   ws::FramePtr ping_;
+
+  // The parts.
   stats::CommandCounters commands_;
   stats::ConnectionStats connection_stats_;
   delivery::Groups groups_{shared_.bus, index_};
   delivery::PushDelivery delivery_{sessions_, groups_, commands_, shared_.bus, index_};
   dispatch::Upstream upstream_;
   dispatch::CommandDispatcher dispatcher_;
-  struct AuthCommand final : dispatch::EngineCommand {
-    Worker& w;
-    explicit AuthCommand(Worker& w) : w(w) {}
-    void handle(session::Session& s, protocol::ClientMessage& msg) override;
-  } auth_command_{*this};
+  tokens::TokenLifecycle tokens_;
   // Told of every connection opened and closed, in this order.
-  std::vector<session::SessionObserver*> observers_{&delivery_};
+  std::vector<session::SessionObserver*> observers_;
 
   boost::asio::io_context ioc_{1};
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer tick_timer_;
   boost::asio::steady_timer accept_retry_timer_;
   std::chrono::steady_clock::time_point epoch_;
-  std::vector<std::shared_ptr<session::Session>> dirty_;
   std::uint64_t next_seq_ = 1;  // per-worker counter; ids are counter * workers + index
+  // Sessions with frames queued, flushed once the batch of work in hand is done.
+  std::vector<std::shared_ptr<session::Session>> dirty_;
   delivery::Inbox inbox_;
   std::vector<delivery::Delivery> drained_;
-  std::vector<session::Session*> targets_;  // scratch: a control message's recipients
-  Stats stats_;
+  std::atomic<std::uint64_t> inbox_backlog_{0};
   admin::Histogram handling_time_{admin::Histogram::latency_buckets()};
-  // Sequence numbers of sessions due for re-validation, oldest first.
-  std::deque<std::uint64_t> revalidate_due_;
-  std::size_t revalidate_batches_inflight_ = 0;
   std::thread thread_;
   bool stopping_ = false;
   // Drain: sessions to tell, in order, and how many per tick.

@@ -163,7 +163,10 @@ class FakeHost : public session::SessionHost {
     }
     if (closed_handler) closed_handler(s);
   }
-  void on_revalidate_due(session::Session& s) override { revalidate_due.push_back(s.seq()); }
+  void on_revalidate_due(session::Session& s) override {
+    revalidate_due.push_back(s.seq());
+    if (revalidate_handler) revalidate_handler(s);
+  }
 
   session::SessionLimits lim;
   Sessions sessions;
@@ -172,6 +175,7 @@ class FakeHost : public session::SessionHost {
   boost::asio::io_context ioc{1};
   std::function<void(session::Session&, std::string_view)> text_handler;
   std::function<void(session::Session&)> closed_handler;  // after the index removal
+  std::function<void(session::Session&)> revalidate_handler;
   int closed = 0;                             // on_closed calls
   std::vector<std::uint64_t> revalidate_due;  // seq of each on_revalidate_due
 
