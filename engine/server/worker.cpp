@@ -9,10 +9,10 @@
 #include <boost/json/value.hpp>
 #include <algorithm>
 
+#include "engine/dispatch/reply.hpp"
 #include "engine/log/log.hpp"
 #include "engine/protocol/message.hpp"
 #include "engine/protocol/service_messages.hpp"
-#include "engine/dispatch/reply.hpp"
 #include "engine/server/http_session.hpp"
 #include "engine/time/clock.hpp"
 
@@ -239,7 +239,8 @@ void Worker::adopt(tcp protocol, int fd, auth::Identity identity, std::string ea
   std::size_t had = before ? before->size() : 0;
   auto evicted = sessions_.add(s->identity().user_id, seq, s.get(),
                                shared_.cfg.max_connections_per_user, nullptr);
-  connection_stats_.user_connections_changed(had, sessions_.find_user(s->identity().user_id)->size());
+  connection_stats_.user_connections_changed(had,
+                                             sessions_.find_user(s->identity().user_id)->size());
   s->indexed = true;
   shared_.connections.fetch_add(1, std::memory_order_relaxed);
   for (Session* old : evicted) {
