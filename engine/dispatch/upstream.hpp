@@ -6,8 +6,8 @@
 // and come back through a callback. One per worker; worker thread only.
 #pragma once
 
-#include <boost/asio/io_context.hpp>
 #include <atomic>
+#include <boost/asio/io_context.hpp>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -28,7 +28,7 @@ class Upstream {
  public:
   struct Options {
     std::string gateway_id;
-    unsigned worker = 0;         // this worker's index: replies come back to it
+    unsigned worker = 0;          // this worker's index: replies come back to it
     std::uint32_t tick_ms = 100;  // the wheel's tick
     std::uint32_t max_inflight_per_conn = 64;
   };

@@ -14,9 +14,9 @@ namespace wsgw::stats {
 class ConnectionStats {
  public:
   // The close codes counted one by one; others count as "other".
-  static constexpr std::uint16_t kCountedCloses[] = {1000, 1001, 1002, 1003, 1006, 1007, 1008,
-                                                     1009, 1011, 1012, 4000, 4001, 4002, 4003,
-                                                     4004, 4005, 4006, 4007};
+  static constexpr std::uint16_t kCountedCloses[] = {1000, 1001, 1002, 1003, 1006, 1007,
+                                                     1008, 1009, 1011, 1012, 4000, 4001,
+                                                     4002, 4003, 4004, 4005, 4006, 4007};
   static constexpr std::size_t kCloseSlots = std::size(kCountedCloses) + 1;
   // Users with 64 or more connections share the last bucket.
   static constexpr std::size_t kUserBuckets = 65;

@@ -29,9 +29,8 @@ class TokenLifecycle {
  public:
   using Sessions = session::SessionIndex<session::Session>;
 
-  TokenLifecycle(const TokenContext& ctx, const Sessions& sessions,
-                 const time::TimingWheel& wheel, dispatch::Upstream& upstream,
-                 stats::CommandCounters& counters, unsigned worker)
+  TokenLifecycle(const TokenContext& ctx, const Sessions& sessions, const time::TimingWheel& wheel,
+                 dispatch::Upstream& upstream, stats::CommandCounters& counters, unsigned worker)
       : ctx_(ctx),
         service_(ctx_, upstream),
         revalidation_(ctx_, sessions, wheel, service_),

@@ -20,8 +20,8 @@ class FakeBus final : public bus::Bus {
     std::string subject;
     std::string payload;
     bool request = false;
-    unsigned worker = 0;      // requests only
-    std::uint64_t id = 0;     // requests only
+    unsigned worker = 0;   // requests only
+    std::uint64_t id = 0;  // requests only
   };
 
   // What publish() and request() answer.
