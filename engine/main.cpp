@@ -3,21 +3,26 @@
 #include <sys/resource.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/json/object.hpp>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <functional>
 #include <iostream>
+#include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "engine/admin/admin_server.hpp"
+#include "engine/admin/metrics.hpp"
 #include "engine/auth/jwt_signer.hpp"
 #include "engine/config/config.hpp"
 #include "engine/log/log.hpp"
-#include "engine/admin/admin_server.hpp"
-#include "engine/admin/metrics.hpp"
+#include "engine/options/from_config.hpp"
 #include "engine/script/script_runtime.hpp"
 #include "engine/script/script_watcher.hpp"
 #include "engine/server/gateway.hpp"
@@ -138,13 +143,9 @@ int run_check_scripts(const std::vector<std::string>& args) {
   // The config is optional here: it only supplies limits and the prefix.
   cfg.auth_mode = "none";
   if (int rc = load_config({args.begin() + 1, args.end()}, {}, cfg, unused)) return rc;
-  wsgw::script::ScriptLimits limits;
-  limits.memory_bytes = cfg.scripts_memory_bytes;
-  limits.instructions = cfg.scripts_instructions;
-  limits.time_ms = cfg.scripts_time_ms;
   std::vector<std::string> errors;
-  auto rt = wsgw::script::ScriptRuntime::load(dir, limits, cfg.nats_prefix,
-                                              cfg.nats_request_timeout_ms, errors);
+  auto rt = wsgw::script::ScriptRuntime::load(dir, wsgw::options::script_limits_from(cfg),
+                                              cfg.nats_prefix, cfg.nats_request_timeout_ms, errors);
   if (!rt) {
     for (const auto& e : errors) std::cout << e << "\n";
     std::cout << errors.size() << " error(s); a reload with these scripts would be refused\n";
@@ -161,6 +162,150 @@ int run_check_scripts(const std::vector<std::string>& args) {
   return 0;
 }
 
+int start_failed(const std::string& reason) {
+  WSGW_LOG(error, "start_failed").kv("reason", reason);
+  return 1;
+}
+
+// Where NATS is: the embedded nats-server, started here, or nats.url's list.
+struct NatsServers {
+  std::unique_ptr<wsgw::nats::EmbeddedServer> embedded;  // nats.url = "embedded" only
+  std::vector<std::string> urls;
+};
+
+// Starts the embedded nats-server when nats.url is "embedded". It is forked,
+// so this runs before any thread exists. nullopt (logged) when it fails.
+std::optional<NatsServers> start_nats(const wsgw::config::Config& cfg) {
+  NatsServers n;
+  if (cfg.nats_url != "embedded") {
+    n.urls = wsgw::options::nats_servers_from(cfg);
+    return n;
+  }
+  std::string error;
+  n.embedded = wsgw::nats::EmbeddedServer::start(wsgw::options::embedded_options_from(cfg), error);
+  if (!n.embedded) {
+    start_failed("embedded nats-server: " + error);
+    return std::nullopt;
+  }
+  n.urls.push_back(n.embedded->url());
+  return n;
+}
+
+// The admin listener, when admin.enabled: /metrics, /healthz, /readyz and
+// the push API. False (logged) when it cannot listen.
+bool start_admin(wsgw::server::Gateway& gateway, wsgw::nats::NatsBus& bus,
+                 std::unique_ptr<wsgw::admin::AdminServer>& admin) {
+  const auto& cfg = gateway.shared().cfg;
+  if (!cfg.admin_enabled) return true;
+  wsgw::admin::AdminHooks hooks;
+  hooks.subjects = wsgw::options::subjects_from(cfg);
+  hooks.publish = [&bus](std::string_view subject, std::string_view payload) {
+    return bus.publish(subject, payload);
+  };
+  hooks.ready = [&gateway, &bus](std::string& why) {
+    if (!gateway.shared().accepting.load()) {
+      why = "draining";
+      return false;
+    }
+    if (!bus.connected()) {
+      why = "NATS is not connected";
+      return false;
+    }
+    return true;
+  };
+  hooks.collect = [&gateway, &bus](wsgw::admin::MetricsWriter& m) {
+    wsgw::server::collect_metrics(gateway, bus, m);
+  };
+  std::string error;
+  admin = wsgw::admin::AdminServer::start(wsgw::options::admin_options_from(cfg), std::move(hooks),
+                                          error);
+  if (!admin) {
+    start_failed("admin: " + error);
+    return false;
+  }
+  WSGW_LOG(info, "admin_listening")
+      .kv("address", cfg.admin_address)
+      .kv("port", static_cast<unsigned>(admin->port()));
+  return true;
+}
+
+// The process's signals, handled on their own small io_context and thread
+// so that no worker is ever blocked by them: SIGINT and SIGTERM drain the
+// gateway (a second one exits at once), SIGHUP reloads the scripts. They are
+// caught from construction on; what arrives before run() waits for it.
+class Signals {
+ public:
+  Signals() : shutdown_(ioc_, SIGINT, SIGTERM), reload_(ioc_, SIGHUP) {}
+  ~Signals() { stop(); }
+
+  // Runs `fn` on the signal thread, after everything posted before it.
+  template <class Fn>
+  void post(Fn fn) {
+    boost::asio::post(ioc_, std::move(fn));
+  }
+
+  void run(wsgw::server::Gateway& gateway) {
+    on_hup_ = [this, &gateway](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      WSGW_LOG(info, "scripts_reload").kv("trigger", "SIGHUP");
+      std::vector<std::string> errors;
+      gateway.reload_scripts(errors);
+      reload_.async_wait(on_hup_);
+    };
+    reload_.async_wait(on_hup_);
+    on_signal_ = [this, &gateway](const boost::system::error_code& ec, int sig) {
+      if (ec) return;
+      if (++received_ > 1) {
+        WSGW_LOG(warn, "shutdown_forced").kv("signal", sig);
+        std::_Exit(1);
+      }
+      WSGW_LOG(info, "shutdown").kv("signal", sig);
+      gateway.drain();
+      shutdown_.async_wait(on_signal_);
+    };
+    shutdown_.async_wait(on_signal_);
+    thread_ = std::thread([this] { ioc_.run(); });
+  }
+
+  void stop() {
+    ioc_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  using Handler = std::function<void(const boost::system::error_code&, int)>;
+  boost::asio::io_context ioc_{1};
+  boost::asio::signal_set shutdown_;
+  boost::asio::signal_set reload_;
+  Handler on_hup_, on_signal_;
+  int received_ = 0;
+  std::thread thread_;
+};
+
+// With scripts.watch, a change in scripts.dir reloads the scripts, on the
+// signal thread (one reload at a time, never on a worker). Null when not
+// watched, or when the watch cannot start (logged: SIGHUP still reloads).
+std::unique_ptr<wsgw::script::ScriptWatcher> watch_scripts(wsgw::server::Gateway& gateway,
+                                                           Signals& signals) {
+  const auto& cfg = gateway.shared().cfg;
+  if (cfg.scripts_dir.empty() || !cfg.scripts_watch) return nullptr;
+  std::string error;
+  auto watcher = wsgw::script::ScriptWatcher::start(
+      cfg.scripts_dir, cfg.scripts_debounce_ms,
+      [&gateway, &signals] {
+        signals.post([&gateway] {
+          WSGW_LOG(info, "scripts_reload").kv("trigger", "file change");
+          std::vector<std::string> errors;
+          gateway.reload_scripts(errors);
+        });
+      },
+      error);
+  if (!watcher) {
+    WSGW_LOG(warn, "script_watch_failed").kv("error", error);
+  }
+  return watcher;
+}
+
 int run_gateway(const std::vector<std::string>& args) {
   wsgw::config::Config cfg;
   std::vector<std::string> unused;
@@ -169,172 +314,38 @@ int run_gateway(const std::vector<std::string>& args) {
   if (wsgw::log::parse_level(cfg.log_level, lvl)) wsgw::log::set_level(lvl);
 
   std::signal(SIGPIPE, SIG_IGN);
-  // Signals are caught from here on (a SIGTERM during start-up is queued and
-  // drains the gateway once it runs) and handled on their own small
-  // io_context, so no worker is ever blocked by them.
-  boost::asio::io_context signals_ioc(1);
-  boost::asio::signal_set signals(signals_ioc, SIGINT, SIGTERM);
-  boost::asio::signal_set reload_signal(signals_ioc, SIGHUP);
+  // A SIGTERM during start-up is kept and drains the gateway once it runs.
+  Signals signals;
   raise_fd_limit();
-
-  // The embedded nats-server is forked before any thread exists.
-  std::unique_ptr<wsgw::nats::EmbeddedServer> embedded;
-  std::vector<std::string> servers;
-  if (cfg.nats_url == "embedded") {
-    wsgw::nats::EmbeddedOptions eo;
-    eo.binary = cfg.embedded_binary;
-    eo.data_dir = cfg.embedded_data_dir;
-    eo.port = cfg.embedded_port;
-    eo.jetstream = cfg.embedded_jetstream;
-    eo.start_timeout_ms = cfg.embedded_start_timeout_ms;
-    eo.server_name = "wsgw-" + cfg.gateway_id;
-    std::string error;
-    embedded = wsgw::nats::EmbeddedServer::start(eo, error);
-    if (!embedded) {
-      WSGW_LOG(error, "start_failed").kv("reason", "embedded nats-server: " + error);
-      return 1;
-    }
-    servers.push_back(embedded->url());
-  } else {
-    std::string_view urls = cfg.nats_url;
-    while (!urls.empty()) {
-      auto comma = urls.find(',');
-      std::string_view u = urls.substr(0, comma);
-      while (!u.empty() && u.front() == ' ') u.remove_prefix(1);
-      while (!u.empty() && u.back() == ' ') u.remove_suffix(1);
-      if (!u.empty()) servers.emplace_back(u);
-      urls = comma == std::string_view::npos ? std::string_view() : urls.substr(comma + 1);
-    }
-  }
-
-  wsgw::nats::BusOptions bo;
-  bo.servers = servers;
-  bo.name = cfg.nats_name;
-  bo.user = cfg.nats_user;
-  bo.password = cfg.nats_password;
-  bo.token = cfg.nats_token;
-  bo.nkey = cfg.nats_nkey;
-  bo.nkey_seed_file = cfg.nats_nkey_seed_file;
-  bo.creds_file = cfg.nats_creds_file;
-  bo.tls = cfg.nats_tls;
-  bo.tls_ca_file = cfg.nats_tls_ca_file;
-  bo.tls_cert_file = cfg.nats_tls_cert_file;
-  bo.tls_key_file = cfg.nats_tls_key_file;
-  bo.connect_timeout_ms = cfg.nats_connect_timeout_ms;
-  bo.reconnect_wait_ms = cfg.nats_reconnect_wait_ms;
-  bo.reconnect_jitter_ms = cfg.nats_reconnect_jitter_ms;
-  bo.reconnect_buffer_bytes = cfg.nats_reconnect_buffer_bytes;
-  bo.pending_limit_bytes = cfg.nats_pending_limit_bytes;
-  bo.delivery_threads = cfg.nats_delivery_threads;
-  bo.subjects = {cfg.nats_prefix, cfg.gateway_id};
-  bo.workers = cfg.workers;
+  auto nats = start_nats(cfg);
+  if (!nats) return 1;
 
   wsgw::server::Gateway gateway(std::move(cfg));
-  if (auto err = gateway.prepare()) {
-    WSGW_LOG(error, "start_failed").kv("reason", *err);
-    return 1;
-  }
+  if (auto err = gateway.prepare()) return start_failed(*err);
+  const auto& running = gateway.shared().cfg;
   std::string bus_error;
-  auto bus = wsgw::nats::NatsBus::connect(bo, gateway.bus_handler(), bus_error);
-  if (!bus) {
-    WSGW_LOG(error, "start_failed").kv("reason", "nats: " + bus_error);
-    return 1;
-  }
+  auto bus = wsgw::nats::NatsBus::connect(wsgw::options::nats_options_from(running, nats->urls),
+                                          gateway.bus_handler(), bus_error);
+  if (!bus) return start_failed("nats: " + bus_error);
   gateway.attach_bus(bus.get());
   gateway.start();
 
   std::unique_ptr<wsgw::admin::AdminServer> admin;
-  if (gateway.shared().cfg.admin_enabled) {
-    const auto& c = gateway.shared().cfg;
-    wsgw::admin::AdminOptions ao;
-    ao.address = c.admin_address;
-    ao.port = c.admin_port;
-    ao.api_key = c.admin_api_key;
-    wsgw::admin::AdminHooks hooks;
-    hooks.subjects = {c.nats_prefix, c.gateway_id};
-    hooks.publish = [&bus](std::string_view subject, std::string_view payload) {
-      return bus->publish(subject, payload);
-    };
-    hooks.ready = [&gateway, &bus](std::string& why) {
-      if (!gateway.shared().accepting.load()) {
-        why = "draining";
-        return false;
-      }
-      if (!bus->connected()) {
-        why = "NATS is not connected";
-        return false;
-      }
-      return true;
-    };
-    hooks.collect = [&gateway, &bus](wsgw::admin::MetricsWriter& m) {
-      wsgw::server::collect_metrics(gateway, *bus, m);
-    };
-    std::string error;
-    admin = wsgw::admin::AdminServer::start(ao, std::move(hooks), error);
-    if (!admin) {
-      WSGW_LOG(error, "start_failed").kv("reason", "admin: " + error);
-      gateway.drain();
-      gateway.wait();
-      return 1;
-    }
-    WSGW_LOG(info, "admin_listening")
-        .kv("address", c.admin_address)
-        .kv("port", static_cast<unsigned>(admin->port()));
+  if (!start_admin(gateway, *bus, admin)) {
+    gateway.drain();
+    gateway.wait();
+    return 1;
   }
-
-  // Scripts reload on SIGHUP and, when watched, on a change in their folder.
-  std::function<void(const boost::system::error_code&, int)> on_hup =
-      [&](const boost::system::error_code& ec, int) {
-        if (ec) return;
-        WSGW_LOG(info, "scripts_reload").kv("trigger", "SIGHUP");
-        std::vector<std::string> errors;
-        gateway.reload_scripts(errors);
-        reload_signal.async_wait(on_hup);
-      };
-  reload_signal.async_wait(on_hup);
-  std::unique_ptr<wsgw::script::ScriptWatcher> watcher;
-  const auto& running_cfg = gateway.shared().cfg;
-  if (!running_cfg.scripts_dir.empty() && running_cfg.scripts_watch) {
-    std::string error;
-    watcher = wsgw::script::ScriptWatcher::start(
-        running_cfg.scripts_dir, running_cfg.scripts_debounce_ms,
-        [&] {
-          // Reload on the signal thread, one at a time, never on a worker.
-          boost::asio::post(signals_ioc, [&] {
-            WSGW_LOG(info, "scripts_reload").kv("trigger", "file change");
-            std::vector<std::string> errors;
-            gateway.reload_scripts(errors);
-          });
-        },
-        error);
-    if (!watcher) {
-      WSGW_LOG(warn, "script_watch_failed").kv("error", error);
-    }
-  }
-
-  int received = 0;
-  std::function<void(const boost::system::error_code&, int)> on_signal =
-      [&](const boost::system::error_code& ec, int sig) {
-        if (ec) return;
-        if (++received > 1) {
-          WSGW_LOG(warn, "shutdown_forced").kv("signal", sig);
-          std::_Exit(1);
-        }
-        WSGW_LOG(info, "shutdown").kv("signal", sig);
-        gateway.drain();
-        signals.async_wait(on_signal);
-      };
-  signals.async_wait(on_signal);
-  std::thread signal_thread([&] { signals_ioc.run(); });
+  auto watcher = watch_scripts(gateway, signals);
+  signals.run(gateway);
 
   gateway.wait();
+  // Each goes before what it uses.
   watcher.reset();
-  admin.reset();  // its hooks use the bus
-  signals_ioc.stop();
-  signal_thread.join();
-  // The bus goes before the embedded server it talks to.
+  admin.reset();
+  signals.stop();
   bus.reset();
-  if (embedded) embedded->stop();
+  if (nats->embedded) nats->embedded->stop();
   WSGW_LOG(info, "stopped");
   return 0;
 }

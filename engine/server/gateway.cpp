@@ -6,6 +6,7 @@
 
 #include "engine/auth/jwt_verifier.hpp"
 #include "engine/log/log.hpp"
+#include "engine/options/from_config.hpp"
 
 namespace wsgw::server {
 namespace asio = boost::asio;
@@ -31,23 +32,14 @@ Gateway::~Gateway() {
 
 std::optional<std::string> Gateway::prepare() {
   const auto& cfg = shared_.cfg;
-  shared_.upgrade.path = cfg.ws_path;
-  shared_.upgrade.allowed_origins = cfg.allowed_origins;
-  shared_.upgrade.none_user_param = cfg.none_user_param;
+  shared_.upgrade = options::upgrade_options_from(cfg);
   shared_.worker_count = cfg.workers;
 
   if (cfg.auth_mode == "jwt") {
-    auth::JwtOptions opt;
-    opt.algorithms = cfg.jwt_algorithms;
-    opt.hs256_secret = cfg.jwt_secret;
+    auth::JwtOptions opt = options::jwt_options_from(cfg);
     if (!cfg.jwt_public_key_file.empty()) {
       if (auto err = read_file(cfg.jwt_public_key_file, opt.public_key_pem)) return err;
     }
-    opt.issuer = cfg.jwt_issuer;
-    opt.audience = cfg.jwt_audience;
-    opt.leeway_s = cfg.jwt_leeway_s;
-    opt.user_claim = cfg.jwt_user_claim;
-    opt.name_claim = cfg.jwt_name_claim;
     std::string error;
     shared_.verifier = auth::JwtVerifier::create(opt, error);
     if (!shared_.verifier) return "auth.jwt: " + error;
@@ -111,10 +103,7 @@ void Gateway::start() {
 bool Gateway::reload_scripts(std::vector<std::string>& errors) {
   std::lock_guard<std::mutex> lock(reload_mu_);
   const auto& cfg = shared_.cfg;
-  script::ScriptLimits limits;
-  limits.memory_bytes = cfg.scripts_memory_bytes;
-  limits.instructions = cfg.scripts_instructions;
-  limits.time_ms = cfg.scripts_time_ms;
+  script::ScriptLimits limits = options::script_limits_from(cfg);
   std::vector<std::shared_ptr<script::ScriptRuntime>> fresh;
   for (std::size_t i = 0; i < workers_.size(); ++i) {
     errors.clear();

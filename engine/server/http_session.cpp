@@ -86,7 +86,7 @@ void HttpSession::on_read(beast::error_code ec, std::size_t) {
   if (shared.cfg.auth_mode == "jwt") {
     auto res = shared.verifier->verify(up.token, time::unix_seconds());
     if (!res.ok) {
-      shared.auth.count(auth::AuthKind::handshake, AuthOutcome::invalid);
+      shared.auth.count(auth::AuthKind::handshake, auth::AuthOutcome::invalid);
       return refuse(401, "invalid token: " + res.error, "bad_token",
                     "WWW-Authenticate: Bearer error=\"invalid_token\"");
     }
@@ -98,21 +98,21 @@ void HttpSession::on_read(beast::error_code ec, std::size_t) {
   // auth.mode "service": ask, and carry on when the answer comes; the worker
   // serves its other connections meanwhile.
   auth::AuthItem item{.token = up.token, .remote = remote_};
-  worker_.ask_auth_service(auth::AuthKind::handshake, {&item, 1},
-                           [self = shared_from_this(), token = std::string(up.token)](
-                               std::vector<auth::AuthAnswer>& a) {
-                             self->on_service_answer(a.front(), token);
-                           });
+  worker_.tokens().auth_service().ask(auth::AuthKind::handshake, {&item, 1},
+                                      [self = shared_from_this(), token = std::string(up.token)](
+                                          std::vector<auth::AuthAnswer>& a) {
+                                        self->on_service_answer(a.front(), token);
+                                      });
 }
 
 void HttpSession::on_service_answer(auth::AuthAnswer& a, const std::string& token) {
   SharedState& shared = worker_.shared();
   switch (a.status) {
     case auth::AuthAnswer::Status::missing:
-      shared.auth.count(auth::AuthKind::handshake, AuthOutcome::unavailable);
+      shared.auth.count(auth::AuthKind::handshake, auth::AuthOutcome::unavailable);
       return refuse(503, "auth service unavailable", "auth_unavailable", "Retry-After: 5");
     case auth::AuthAnswer::Status::invalid:
-      shared.auth.count(auth::AuthKind::handshake, AuthOutcome::invalid);
+      shared.auth.count(auth::AuthKind::handshake, auth::AuthOutcome::invalid);
       return refuse(401, "invalid token: " + a.reason, "bad_token",
                     "WWW-Authenticate: Bearer error=\"invalid_token\"");
     case auth::AuthAnswer::Status::valid:
@@ -124,12 +124,12 @@ void HttpSession::accept(auth::Identity identity, const std::string& token, std:
                          std::string user_json) {
   SharedState& shared = worker_.shared();
   if (shared.cfg.auth_mode != "none") {
-    if (worker_.revoked(identity)) {
-      shared.auth.count(auth::AuthKind::handshake, AuthOutcome::revoked);
+    if (worker_.tokens().revoked(identity)) {
+      shared.auth.count(auth::AuthKind::handshake, auth::AuthOutcome::revoked);
       return refuse(401, "invalid token: revoked", "revoked",
                     "WWW-Authenticate: Bearer error=\"invalid_token\"");
     }
-    shared.auth.count(auth::AuthKind::handshake, AuthOutcome::valid);
+    shared.auth.count(auth::AuthKind::handshake, auth::AuthOutcome::valid);
     if (shared.keeps_tokens()) {
       identity.credentials = std::make_shared<const auth::Credentials>(
           auth::Credentials{token, std::move(user_json), ttl_ms});

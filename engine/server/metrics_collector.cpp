@@ -43,18 +43,19 @@ void collect_metrics(Gateway& gateway, const bus::Bus& bus, admin::MetricsWriter
                 no_responders = 0, late = 0, bus_failures = 0, script_calls = 0, script_errors = 0,
                 rate_limited = 0;
   for (auto& w : gateway.workers()) {
-    const auto& st = w->stats();
-    delivered += st.delivered.load(std::memory_order_relaxed);
-    requests += st.requests.load(std::memory_order_relaxed);
-    publishes += st.publishes.load(std::memory_order_relaxed);
-    replies += st.replies.load(std::memory_order_relaxed);
-    timeouts += st.timeouts.load(std::memory_order_relaxed);
-    no_responders += st.no_responders.load(std::memory_order_relaxed);
-    late += st.late_replies.load(std::memory_order_relaxed);
-    bus_failures += st.bus_failures.load(std::memory_order_relaxed);
-    script_calls += st.script_calls.load(std::memory_order_relaxed);
-    script_errors += st.script_errors.load(std::memory_order_relaxed);
-    rate_limited += st.rate_limited.load(std::memory_order_relaxed);
+    delivered += w->delivery().stats().delivered.load(std::memory_order_relaxed);
+    const auto& up = w->upstream().stats();
+    requests += up.requests.load(std::memory_order_relaxed);
+    publishes += up.publishes.load(std::memory_order_relaxed);
+    replies += up.replies.load(std::memory_order_relaxed);
+    timeouts += up.timeouts.load(std::memory_order_relaxed);
+    no_responders += up.no_responders.load(std::memory_order_relaxed);
+    late += up.late_replies.load(std::memory_order_relaxed);
+    bus_failures += up.bus_failures.load(std::memory_order_relaxed);
+    const auto& cmd = w->dispatcher().stats();
+    script_calls += cmd.script_calls.load(std::memory_order_relaxed);
+    script_errors += cmd.script_errors.load(std::memory_order_relaxed);
+    rate_limited += cmd.rate_limited.load(std::memory_order_relaxed);
   }
   m.counter("wsgw_push_deliveries_total", "Push frames queued to client connections",
             static_cast<double>(delivered));
@@ -82,19 +83,19 @@ void collect_metrics(Gateway& gateway, const bus::Bus& bus, admin::MetricsWriter
   }
 
   // Closes by code, connections per user, backlogs, per-command messages.
-  std::array<std::uint64_t, std::size(Worker::kCountedCloses) + 1> closes{};
-  std::array<std::uint64_t, 65> users_by_conns{};
+  using stats::ConnectionStats;
+  std::array<std::uint64_t, ConnectionStats::kCloseSlots> closes{};
+  std::array<std::uint64_t, ConnectionStats::kUserBuckets> users_by_conns{};
   std::uint64_t inbox_backlog = 0, revalidation_backlog = 0;
   std::int64_t queued_bytes = 0;
   std::map<std::string, std::pair<std::uint64_t, std::uint64_t>, std::less<>> per_command;
   admin::Histogram::Snapshot handling;
   for (auto& w : gateway.workers()) {
-    const auto& st = w->stats();
-    for (std::size_t i = 0; i < closes.size(); ++i) closes[i] += st.closes[i].load(std::memory_order_relaxed);
-    for (std::size_t i = 0; i < users_by_conns.size(); ++i)
-      users_by_conns[i] += st.users_by_connections[i].load(std::memory_order_relaxed);
-    inbox_backlog += st.inbox_backlog.load(std::memory_order_relaxed);
-    revalidation_backlog += st.revalidation_backlog.load(std::memory_order_relaxed);
+    const auto& cs = w->connection_stats();
+    for (std::size_t i = 0; i < closes.size(); ++i) closes[i] += cs.closes(i);
+    for (std::size_t i = 0; i < users_by_conns.size(); ++i) users_by_conns[i] += cs.users_with(i);
+    inbox_backlog += w->inbox_backlog();
+    revalidation_backlog += w->tokens().revalidation_backlog();
     queued_bytes += w->queued_bytes.load(std::memory_order_relaxed);
     w->commands().for_each([&](std::string_view name, std::uint64_t in, std::uint64_t out) {
       auto& e = per_command[std::string(name)];
@@ -112,8 +113,8 @@ void collect_metrics(Gateway& gateway, const bus::Bus& bus, admin::MetricsWriter
     }
   }
   for (std::size_t i = 0; i < closes.size(); ++i) {
-    std::string code = i < std::size(Worker::kCountedCloses)
-                           ? std::to_string(Worker::kCountedCloses[i])
+    std::string code = i < std::size(ConnectionStats::kCountedCloses)
+                           ? std::to_string(ConnectionStats::kCountedCloses[i])
                            : std::string("other");
     m.counter("wsgw_closes_total",
               "Connections closed, by WebSocket close code (1006: lost without a close frame)",
@@ -153,10 +154,10 @@ void collect_metrics(Gateway& gateway, const bus::Bus& bus, admin::MetricsWriter
   const auto& a = shared.auth;
   const char* kinds[] = {"handshake", "refresh", "revalidate"};
   for (std::size_t k = 0; k < 3; ++k) {
-    for (std::size_t o = 0; o < std::size(kAuthOutcomes); ++o) {
+    for (std::size_t o = 0; o < std::size(auth::kAuthOutcomes); ++o) {
       m.counter("wsgw_auth_total", "Token checks, by kind and outcome",
                 static_cast<double>(a.checks[k][o].load(std::memory_order_relaxed)),
-                {{"kind", kinds[k]}, {"outcome", std::string(kAuthOutcomes[o])}});
+                {{"kind", kinds[k]}, {"outcome", std::string(auth::kAuthOutcomes[o])}});
     }
   }
   const char* kAuthReq = "wsgw_auth_service_requests_total";

@@ -1,11 +1,11 @@
-#include "engine/server/command_counters.hpp"
+#include "engine/stats/command_counters.hpp"
 
 #include <gtest/gtest.h>
 
 #include <map>
 #include <string>
 
-namespace wsgw::server {
+namespace wsgw::stats {
 namespace {
 
 std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> read(const CommandCounters& c) {
@@ -40,4 +40,4 @@ TEST(CommandCounters, NamesPastTheLimitCountAsOther) {
 }
 
 }  // namespace
-}  // namespace wsgw::server
+}  // namespace wsgw::stats

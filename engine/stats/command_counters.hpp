@@ -15,7 +15,7 @@
 
 #include "engine/session/single_writer.hpp"
 
-namespace wsgw::server {
+namespace wsgw::stats {
 
 class CommandCounters {
  public:
@@ -71,4 +71,4 @@ class CommandCounters {
   std::atomic<std::size_t> used_{0};
 };
 
-}  // namespace wsgw::server
+}  // namespace wsgw::stats
