@@ -114,11 +114,14 @@ void Worker::do_accept() {
   });
 }
 
-void Worker::on_tick() {
+std::uint32_t Worker::current_tick() const {
   auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - epoch_);
-  auto target = static_cast<std::uint32_t>(elapsed.count() / limits_.tick_ms);
-  wheel_.advance(target, [this](time::WheelHook& h) {
+  return static_cast<std::uint32_t>(elapsed.count() / limits_.tick_ms);
+}
+
+void Worker::on_tick() {
+  wheel_.advance(current_tick(), [this](time::WheelHook& h) {
     if (h.tag == routing::kRequestHookTag) {
       on_request_timeout(static_cast<routing::PendingRequest&>(h));
     } else {

@@ -32,7 +32,7 @@ Session::Session(SessionHost& host, Socket socket, std::uint64_t seq,
       seq_(seq) {
   boost::system::error_code ec;
   socket_.non_blocking(true, ec);
-  last_activity_ = host_.wheel().now();
+  last_activity_ = host_.current_tick();
 }
 
 Session::~Session() {
@@ -94,7 +94,7 @@ void Session::read_available() {
       terminate(ec == asio::error::eof ? "peer closed the connection" : "read error");
       return;
     }
-    last_activity_ = host_.wheel().now();
+    note_activity();
     if (parser_.finished()) continue;  // after a close frame: drain and ignore
     if (auto err = parser_.feed(buf.data(), n, *this)) {
       fail(err.close_code, err.reason);
@@ -256,16 +256,26 @@ void Session::terminate(std::string_view why) {
   add_queued(-static_cast<std::int64_t>(queued_bytes_));
 }
 
+void Session::note_activity() {
+  last_activity_ = host_.current_tick();
+  // The first bytes after a ping answer it: the next ping is due one interval
+  // from now, before the idle deadline the timer was set for.
+  if (ping_outstanding_) {
+    ping_outstanding_ = false;
+    if (state_ == State::open) schedule_next_check();
+  }
+}
+
 void Session::schedule_next_check() {
   const auto& lim = host_.limits();
   std::uint32_t now = host_.wheel().now();
-  std::uint32_t idle = now - last_activity_;
-  std::uint32_t delay;
-  if (idle < lim.ping_interval_ticks) {
-    delay = lim.ping_interval_ticks - idle;
-  } else {
-    delay = lim.idle_timeout_ticks > idle ? lim.idle_timeout_ticks - idle : 1;
-  }
+  // Heartbeat deadlines count from the last activity: a ping one interval
+  // after it, or once a ping is out, the idle close. The activity's tick may
+  // be ahead of the wheel's (SessionHost::current_tick).
+  std::uint32_t due =
+      last_activity_ + (ping_outstanding_ ? lim.idle_timeout_ticks : lim.ping_interval_ticks);
+  auto left = static_cast<std::int32_t>(due - now);
+  std::uint32_t delay = left <= 0 ? 1 : static_cast<std::uint32_t>(left);
   if (identity_.expires_at != 0) {
     std::int64_t at = identity_.expires_at + lim.expiry_grace_s;
     if (!expiry_warned_ && lim.expiry_warning_s != 0) at = identity_.expires_at - lim.expiry_warning_s;
@@ -306,14 +316,15 @@ void Session::on_timer() {
     host_.on_revalidate_due(*this);
     if (state_ != State::open) return;
   }
-  std::uint32_t idle = now - last_activity_;
+  // Negative when the activity was stamped ahead of the wheel.
+  auto idle = static_cast<std::int64_t>(static_cast<std::int32_t>(now - last_activity_));
   if (idle >= lim.idle_timeout_ticks) {
     WSGW_LOG(info, "idle_timeout").kv("conn", id()).kv("user", identity_.user_id);
     close(Close::idle_timeout);
     return;
   }
-  if (idle >= lim.ping_interval_ticks && static_cast<std::int32_t>(last_ping_ - last_activity_) <= 0) {
-    last_ping_ = now;
+  if (!ping_outstanding_ && idle >= lim.ping_interval_ticks) {
+    ping_outstanding_ = true;
     send(host_.ping_frame());
   }
   schedule_next_check();

@@ -103,6 +103,7 @@ class Session final : public std::enable_shared_from_this<Session>,
   void read_available();
   void wait_readable();
   void wait_writable();
+  void note_activity();
   void schedule_next_check();
   void terminate(std::string_view why);
   void fail(std::uint16_t code, std::string_view reason);
@@ -124,8 +125,7 @@ class Session final : public std::enable_shared_from_this<Session>,
   std::uint64_t seq_;
   std::uint32_t queued_bytes_ = 0;
   std::uint32_t head_offset_ = 0;  // bytes of queue_.front() already written
-  std::uint32_t last_activity_ = 0;  // wheel tick of the last inbound bytes
-  std::uint32_t last_ping_ = 0;      // wheel tick of the last ping sent
+  std::uint32_t last_activity_ = 0;  // tick of the last inbound bytes (SessionHost::current_tick)
   std::uint32_t revalidate_at_ = 0;  // wheel tick of the next re-validation; 0 = none
   State state_ = State::open;
   bool flush_requested_ = false;
@@ -133,6 +133,7 @@ class Session final : public std::enable_shared_from_this<Session>,
   bool peer_closed_ = false;         // the client's close frame arrived
   bool terminate_after_flush_ = false;
   bool expiry_warned_ = false;       // TOKEN_EXPIRING sent for the current token
+  bool ping_outstanding_ = false;    // a ping went out and nothing came in since
   std::uint16_t close_code_ = 0;     // what we closed with (for logs)
 };
 

@@ -37,6 +37,11 @@ class SessionHost {
   // into it and has processed everything before it returns to the loop.
   virtual std::span<char> read_buffer() = 0;
   virtual time::TimingWheel& wheel() = 0;
+  // The wheel tick the clock is in right now. wheel().now() is the last tick
+  // the worker has run, which lags behind while the worker is busy; a session
+  // stamps client activity with this one, so a late worker cannot make a
+  // heartbeat interval shorter. Never behind wheel().now().
+  virtual std::uint32_t current_tick() const = 0;
   virtual std::string_view gateway_id() const = 0;
   // The worker's shared empty ping frame.
   virtual const ws::FramePtr& ping_frame() const = 0;
