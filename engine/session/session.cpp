@@ -7,6 +7,7 @@
 
 #include "engine/log/log.hpp"
 #include "engine/protocol/message.hpp"
+#include "engine/protocol/message_peek.hpp"
 #include "engine/session/single_writer.hpp"
 #include "engine/time/clock.hpp"
 
@@ -20,6 +21,9 @@ namespace {
 constexpr int kReadsPerTurn = 4;
 // Buffers per writev; asio passes at most 64 to the kernel anyway.
 constexpr std::size_t kMaxIov = 64;
+
+// The parser keeps exactly what the peek reads of an oversized message.
+static_assert(ws::kOversizePrefixBytes == protocol::kPeekBytes);
 
 }  // namespace
 
@@ -95,7 +99,7 @@ void Session::read_available() {
       return;
     }
     note_activity();
-    if (parser_.finished()) continue;  // after a close frame: drain and ignore
+    if (parser_.finished()) continue;  // after a close frame or an error: discard
     if (auto err = parser_.feed(buf.data(), n, *this)) {
       fail(err.close_code, err.reason);
     }
@@ -224,13 +228,13 @@ void Session::close(Close code, std::string_view reason) {
 }
 
 void Session::fail(std::uint16_t code, std::string_view reason) {
-  WSGW_LOG(info, "protocol_error")
-      .kv("conn", id())
-      .kv("user", identity_.user_id)
-      .kv("code", static_cast<unsigned>(code))
-      .kv("reason", reason);
-  if (code == static_cast<std::uint16_t>(Close::message_too_big) && state_ == State::open) {
-    send_text(protocol::encode_error("", "", protocol::Error::too_large));
+  // A message over the cap was logged by on_too_big, with its request.
+  if (code != static_cast<std::uint16_t>(Close::message_too_big)) {
+    WSGW_LOG(info, "protocol_error")
+        .kv("conn", id())
+        .kv("user", identity_.user_id)
+        .kv("code", static_cast<unsigned>(code))
+        .kv("reason", reason);
   }
   // Failing the connection (RFC 6455 §7.1.7): send our close, then drop the
   // TCP connection without waiting for the peer's answer.
@@ -366,6 +370,23 @@ void Session::on_ping(std::string_view payload) {
 }
 
 void Session::on_pong(std::string_view) {}
+
+void Session::on_too_big(ws::Opcode op, std::string_view prefix) {
+  // The refusal names the request when the message's first bytes do
+  // (docs/PROTOCOL.md §2); a binary message is never read.
+  protocol::PeekedFields request;
+  if (op == ws::Opcode::text) request = protocol::peek_command_and_trace(prefix);
+  WSGW_LOG(info, "protocol_error")
+      .kv("conn", id())
+      .kv("user", identity_.user_id)
+      .kv("code", static_cast<unsigned>(Close::message_too_big))
+      .kv("reason", protocol::reason_of(Close::message_too_big))
+      .kv("command", request.command)
+      .kv("traceId", request.trace_id);
+  if (state_ == State::open) {
+    send_text(protocol::encode_error(request.command, request.trace_id, protocol::Error::too_large));
+  }
+}
 
 void Session::on_close(std::uint16_t code, std::string_view reason) {
   peer_closed_ = true;

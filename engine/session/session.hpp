@@ -116,6 +116,7 @@ class Session final : public std::enable_shared_from_this<Session>,
   void on_ping(std::string_view payload) override;
   void on_pong(std::string_view payload) override;
   void on_close(std::uint16_t code, std::string_view reason) override;
+  void on_too_big(ws::Opcode op, std::string_view prefix) override;
 
   SessionHost& host_;
   Socket socket_;

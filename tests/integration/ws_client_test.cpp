@@ -404,15 +404,15 @@ const BadInput kUnknownCommand{
     "NO_SUCH_CMD", "t-unknown"};
 const BadInput kBinary{"binary", [](WsClient& c) { c.send_binary("\x01\x02\x03"); }, 415, "ERROR",
                        ""};
-const BadInput kTooLarge{
-    "too large",
-    [](WsClient& c) {
-      c.send_text(R"({"command":"HEALTH","data":")" + std::string(2000, 'x') + R"("})");
-    },
-    413,
-    "ERROR",
-    "",
-    /*closes=*/true};
+const BadInput kTooLarge{"too large",
+                         [](WsClient& c) {
+                           c.send_text(R"({"command":"HEALTH","traceId":"t-big","data":")" +
+                                       std::string(2000, 'x') + R"("})");
+                         },
+                         413,
+                         "HEALTH",
+                         "t-big",
+                         /*closes=*/true};
 const std::vector<const BadInput*> kBadInputs = {&kNonJson,        &kJsonArray, &kMissingCommand,
                                                  &kUnknownCommand, &kBinary,    &kTooLarge};
 
