@@ -46,7 +46,7 @@ Worker::Worker(unsigned index, SharedState& shared)
   limits_.tick_ms = cfg.tick_ms;
   limits_.ping_interval_ticks = time::ms_to_ticks(cfg.ping_interval_ms, cfg.tick_ms);
   limits_.idle_timeout_ticks = time::ms_to_ticks(cfg.idle_timeout_ms, cfg.tick_ms);
-  limits_.close_timeout_ticks = time::ms_to_ticks(2000, cfg.tick_ms);
+  limits_.close_timeout_ticks = time::ms_to_ticks(session::kCloseTimeoutMs, cfg.tick_ms);
   limits_.expiry_grace_s = cfg.auth_mode == "jwt" ? cfg.jwt_leeway_s : 0;
   limits_.expiry_warning_s = cfg.expiry_warning_s;
 }

@@ -99,6 +99,7 @@ void Session::read_available() {
       return;
     }
     note_activity();
+    if (state_ == State::closing && !within_close_read_limit(n)) return;
     if (parser_.finished()) continue;  // after a close frame or an error: discard
     if (auto err = parser_.feed(buf.data(), n, *this)) {
       fail(err.close_code, err.reason);
@@ -167,8 +168,12 @@ void Session::flush() {
   // An idle session keeps no queue storage: one small allocation per flush
   // costs far less than the write itself, and most sessions are idle.
   std::vector<ws::FramePtr>().swap(queue_);
-  if (state_ == State::closing && (peer_closed_ || terminate_after_flush_)) {
-    terminate("close handshake done");
+  if (state_ == State::closing) {
+    if (peer_closed_ || terminate_after_flush_) {
+      terminate("close handshake done");
+    } else {
+      half_close_when_written();
+    }
   }
 }
 
@@ -236,10 +241,39 @@ void Session::fail(std::uint16_t code, std::string_view reason) {
         .kv("code", static_cast<unsigned>(code))
         .kv("reason", reason);
   }
-  // Failing the connection (RFC 6455 §7.1.7): send our close, then drop the
-  // TCP connection without waiting for the peer's answer.
+  // Failing the connection (RFC 6455 §7.1.7): our close frame, and nothing
+  // more is read into messages. The TCP connection is not dropped at once:
+  // the client may be in the middle of sending, and closing a socket with
+  // unread data sends a reset, which makes the client's kernel discard the
+  // close frame it has not read yet (a browser then reports 1006). Instead
+  // the write side is shut down once the close frame is out (§7.1.1), and
+  // what still arrives is discarded until the client ends the connection,
+  // kCloseReadLimitBytes or kCloseTimeoutMs.
   close(static_cast<Close>(code), reason);
-  terminate_after_flush_ = true;
+  discard_after_close_ = true;
+  half_close_when_written();
+}
+
+void Session::half_close_when_written() {
+  if (!discard_after_close_ || state_ != State::closing || !queue_.empty() || write_waiting_) {
+    return;
+  }
+  discard_after_close_ = false;  // once; reads go on being discarded
+  boost::system::error_code ec;
+  socket_.shutdown(asio::socket_base::shutdown_send, ec);
+}
+
+bool Session::within_close_read_limit(std::size_t n) {
+  const std::uint64_t total = std::uint64_t{closing_read_bytes_} + n;
+  closing_read_bytes_ = static_cast<std::uint32_t>(std::min<std::uint64_t>(total, UINT32_MAX));
+  if (total <= host_.limits().close_read_limit_bytes) return true;
+  WSGW_LOG(info, "close_read_limit")
+      .kv("conn", id())
+      .kv("user", identity_.user_id)
+      .kv("code", static_cast<unsigned>(close_code_))
+      .kv("limit_bytes", static_cast<std::uint64_t>(host_.limits().close_read_limit_bytes));
+  terminate("close read limit");
+  return false;
 }
 
 void Session::terminate(std::string_view why) {

@@ -247,5 +247,92 @@ TEST_F(SessionTest, ActiveClientIsNotPinged) {
   }
 }
 
+// ------------------------------------------------ closing a failed connection
+
+// Writes from the client until the session ends the connection (a write
+// fails) or `limit` bytes; returns how many were written.
+std::size_t write_until_cut(tcp::socket& client, const std::function<void()>& pump,
+                            std::size_t limit) {
+  const std::string chunk(64 * 1024, 'g');
+  std::size_t written = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (written < limit && std::chrono::steady_clock::now() < deadline) {
+    boost::system::error_code ec;
+    written += client.write_some(asio::buffer(chunk), ec);
+    if (ec && ec != asio::error::would_block) break;
+    pump();
+  }
+  return written;
+}
+
+// The close frame goes out, then a FIN (the write side is shut down), and the
+// session keeps reading and discarding until the client ends its side: the
+// client's kernel never gets a reset that would destroy the unread close
+// frame (RFC 6455 §7.1.1).
+TEST_F(SessionTest, FailedConnectionHalfClosesAndDiscardsUntilTheClientCloses) {
+  start(heartbeat_limits());
+  client_write(client_frame(kText, "{}", /*masked=*/false));
+  ASSERT_TRUE(pump_until([&] { return client_end_.has_value(); }));
+  ASSERT_EQ(frames_.size(), 1u);
+  EXPECT_EQ(frames_[0].opcode, kClose);
+  EXPECT_EQ(frames_[0].close_code(), 1002);
+  EXPECT_EQ(*client_end_, asio::error::eof);
+
+  client_write(std::string(1 << 20, 'x'));  // fails on a reset
+  EXPECT_EQ(host_->wheel().size(), 1u) << "the session stopped waiting for the client";
+  client_.shutdown(tcp::socket::shutdown_send);
+  ASSERT_TRUE(pump_until([&] { return host_->wheel().size() == 0; }))
+      << "the session did not end after the client did";
+  read_client();
+  EXPECT_EQ(*client_end_, asio::error::eof);
+  EXPECT_EQ(host_->closed, 1);
+}
+
+// A message over the cap is refused once its first bytes are in: error 413
+// naming its request, close 1009, then the orderly end.
+TEST_F(SessionTest, TooLargeMessageIsAnsweredWithItsRequestThenClosed) {
+  SessionLimits lim = heartbeat_limits();
+  lim.max_message_bytes = 100;
+  start(lim);
+  client_write(client_frame(
+      kText, R"({"command":"ECHO","traceId":"t-1","data":")" + std::string(1000, 'x') + R"("})"));
+  ASSERT_TRUE(pump_until([&] { return client_end_.has_value(); }));
+  ASSERT_EQ(frames_.size(), 2u);
+  EXPECT_EQ(frames_[0].opcode, kText);
+  EXPECT_EQ(
+      frames_[0].payload,
+      R"({"command":"ECHO","traceId":"t-1","data":null,"code":413,"message":"message too large"})");
+  EXPECT_EQ(frames_[1].opcode, kClose);
+  EXPECT_EQ(frames_[1].close_code(), 1009);
+  EXPECT_EQ(*client_end_, asio::error::eof);
+  EXPECT_TRUE(host_->texts.empty());
+}
+
+// What a closing connection reads is bounded: past close_read_limit_bytes the
+// session ends it, however long the client would go on.
+TEST_F(SessionTest, ReadingWhileClosingIsBoundedInBytes) {
+  SessionLimits lim = heartbeat_limits();
+  lim.close_read_limit_bytes = 256 * 1024;
+  start(lim);
+  client_write(client_frame(0x3, "x"));  // reserved opcode: 1002
+  std::size_t written = write_until_cut(
+      client_, [&] { pump_until([] { return true; }); }, std::size_t{1} << 30);
+  EXPECT_EQ(host_->wheel().size(), 0u) << "still open after " << written << " bytes";
+  EXPECT_GT(written, lim.close_read_limit_bytes);
+  EXPECT_LT(written, std::size_t{1} << 30);
+}
+
+// ... and in time: a client that neither answers nor ends the connection is
+// cut at the close timeout.
+TEST_F(SessionTest, ReadingWhileClosingIsBoundedInTime) {
+  start(heartbeat_limits());
+  client_write(client_frame(0x3, "x"));
+  ASSERT_TRUE(pump_until([&] { return client_end_.has_value(); }));
+  advance_to(19);
+  EXPECT_EQ(host_->wheel().size(), 1u);
+  advance_to(20);
+  EXPECT_EQ(host_->wheel().size(), 0u);
+}
+
 }  // namespace
 }  // namespace wsgw::session
