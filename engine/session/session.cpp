@@ -357,6 +357,15 @@ void Session::on_timer() {
   // Negative when the activity was stamped ahead of the wheel.
   auto idle = static_cast<std::int64_t>(static_cast<std::int32_t>(now - last_activity_));
   if (idle >= lim.idle_timeout_ticks) {
+    // Bytes that arrived while the worker was too busy to read them are the
+    // client's activity, not its silence.
+    boost::system::error_code ec;
+    if (socket_.available(ec) > 0 && !ec) {
+      last_activity_ = host_.current_tick();
+      ping_outstanding_ = false;
+      schedule_next_check();
+      return;
+    }
     WSGW_LOG(info, "idle_timeout").kv("conn", id()).kv("user", identity_.user_id);
     close(Close::idle_timeout);
     return;

@@ -295,8 +295,8 @@ FrameParser::Error FrameParser::unmask_and_check(char* p, std::size_t n) noexcep
   key = unmask(p, n, key);
   std::memcpy(hdr_, &key, sizeof key);
   // The prefix of an oversized message is refused with 1009 whatever its bytes.
-  if (!is_control(frame_ & kOpcodeBits) && message_op_ == kOpText &&
-      !reading_oversize_prefix() && !utf8_.feed({p, n})) {
+  if (!is_control(frame_ & kOpcodeBits) && message_op_ == kOpText && !reading_oversize_prefix() &&
+      !utf8_.feed({p, n})) {
     return Error::bad_utf8;
   }
   return Error::none;

@@ -4,6 +4,8 @@
 #include "engine/session/session.hpp"
 
 #include <gtest/gtest.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <array>
@@ -15,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace wsgw::session {
@@ -162,6 +165,19 @@ class SessionTest : public ::testing::Test {
     }
   }
 
+  // Waits until the peer's kernel has taken everything the client wrote
+  // (nothing left unacknowledged in the client's send queue).
+  bool wait_delivered() {
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    for (;;) {
+      int unacked = 0;
+      if (::ioctl(client_.native_handle(), SIOCOUTQ, &unacked) != 0) return false;
+      if (unacked == 0) return true;
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(1ms);
+    }
+  }
+
   // Reads what the session sent into frames_; notes the end of the stream.
   void read_client() {
     std::array<char, 4096> buf;
@@ -233,6 +249,29 @@ TEST_F(SessionTest, PingFollowsEachAnswerByOneInterval) {
   ASSERT_TRUE(close);
   EXPECT_EQ(close->opcode, kClose);
   EXPECT_EQ(close->close_code(), 4000);
+}
+
+// The idle close is for a silent client, not a busy worker: bytes waiting
+// unread in the socket when the deadline comes count as activity.
+TEST_F(SessionTest, UnreadBytesAreNotSilence) {
+  start(heartbeat_limits());
+  ASSERT_TRUE(advance_to(10));  // the ping
+  // The answer arrives, but the worker does not get round to reading it.
+  boost::system::error_code ec;
+  std::string pong = client_frame(kPong, "");
+  asio::write(client_, asio::buffer(pong), ec);
+  ASSERT_FALSE(ec);
+  ASSERT_TRUE(wait_delivered());
+  host_->tick = 50;
+  host_->advance_wheel(50);
+  EXPECT_TRUE(host_->flush_requests.empty()) << "closed although the client had answered";
+  // Once read, the answer counts from the tick it was seen in: the next ping
+  // one interval later.
+  ASSERT_TRUE(pump_until([&] { return true; }));
+  EXPECT_FALSE(advance_to(59));
+  auto ping = advance_to(60);
+  ASSERT_TRUE(ping);
+  EXPECT_EQ(ping->opcode, kPing);
 }
 
 // A client that keeps talking is never pinged: each check finds recent bytes
