@@ -8,9 +8,8 @@
 #include "engine/log/log.hpp"
 
 namespace wsgw::protocol {
-namespace {
 
-bool valid_command_name(std::string_view s) {
+bool valid_command_name(std::string_view s) noexcept {
   if (s.empty() || s.size() > kMaxCommandBytes) return false;
   for (char c : s) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -19,8 +18,6 @@ bool valid_command_name(std::string_view s) {
   }
   return true;
 }
-
-}  // namespace
 
 Error parse_client_message(std::string_view text, ClientMessage& out, std::string& detail) {
   boost::system::error_code ec;

@@ -18,6 +18,9 @@ namespace wsgw::protocol {
 inline constexpr std::size_t kMaxCommandBytes = 64;
 inline constexpr std::size_t kMaxTraceIdBytes = 128;
 
+// True for a valid `command`: 1-64 bytes of A-Z a-z 0-9 _ . : -
+bool valid_command_name(std::string_view s) noexcept;
+
 struct ClientMessage {
   std::string command;     // non-empty, [A-Za-z0-9_.:-]
   std::string trace_id;    // as sent; empty when the client sent none

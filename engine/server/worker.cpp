@@ -58,7 +58,7 @@ Worker::Worker(unsigned index, SharedState& shared)
   limits_.tick_ms = cfg.tick_ms;
   limits_.ping_interval_ticks = time::ms_to_ticks(cfg.ping_interval_ms, cfg.tick_ms);
   limits_.idle_timeout_ticks = time::ms_to_ticks(cfg.idle_timeout_ms, cfg.tick_ms);
-  limits_.close_timeout_ticks = time::ms_to_ticks(2000, cfg.tick_ms);
+  limits_.close_timeout_ticks = time::ms_to_ticks(session::kCloseTimeoutMs, cfg.tick_ms);
   limits_.expiry_grace_s = cfg.auth_mode == "jwt" ? cfg.jwt_leeway_s : 0;
   limits_.expiry_warning_s = cfg.expiry_warning_s;
 }
@@ -120,11 +120,14 @@ void Worker::do_accept() {
   });
 }
 
-void Worker::on_tick() {
+std::uint32_t Worker::current_tick() const {
   auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - epoch_);
-  auto target = static_cast<std::uint32_t>(elapsed.count() / limits_.tick_ms);
-  wheel_.advance(target, [this](time::WheelHook& h) {
+  return static_cast<std::uint32_t>(elapsed.count() / limits_.tick_ms);
+}
+
+void Worker::on_tick() {
+  wheel_.advance(current_tick(), [this](time::WheelHook& h) {
     if (h.tag == routing::kRequestHookTag) {
       upstream_.on_timeout(static_cast<routing::PendingRequest&>(h));
     } else {

@@ -106,6 +106,7 @@ class Worker final : public session::SessionHost {
   const session::SessionLimits& limits() const override { return limits_; }
   std::span<char> read_buffer() override { return {read_buf_.data(), read_buf_.size()}; }
   time::TimingWheel& wheel() override { return wheel_; }
+  std::uint32_t current_tick() const override;
   std::string_view gateway_id() const override { return shared_.cfg.gateway_id; }
   const ws::FramePtr& ping_frame() const override { return ping_; }
   void on_text(session::Session& s, std::string_view text) override;

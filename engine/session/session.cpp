@@ -7,6 +7,7 @@
 
 #include "engine/log/log.hpp"
 #include "engine/protocol/message.hpp"
+#include "engine/protocol/message_peek.hpp"
 #include "engine/session/single_writer.hpp"
 #include "engine/time/clock.hpp"
 
@@ -21,6 +22,9 @@ constexpr int kReadsPerTurn = 4;
 // Buffers per writev; asio passes at most 64 to the kernel anyway.
 constexpr std::size_t kMaxIov = 64;
 
+// The parser keeps exactly what the peek reads of an oversized message.
+static_assert(ws::kOversizePrefixBytes == protocol::kPeekBytes);
+
 }  // namespace
 
 Session::Session(SessionHost& host, Socket socket, std::uint64_t seq,
@@ -32,7 +36,7 @@ Session::Session(SessionHost& host, Socket socket, std::uint64_t seq,
       seq_(seq) {
   boost::system::error_code ec;
   socket_.non_blocking(true, ec);
-  last_activity_ = host_.wheel().now();
+  last_activity_ = host_.current_tick();
 }
 
 Session::~Session() {
@@ -94,8 +98,9 @@ void Session::read_available() {
       terminate(ec == asio::error::eof ? "peer closed the connection" : "read error");
       return;
     }
-    last_activity_ = host_.wheel().now();
-    if (parser_.finished()) continue;  // after a close frame: drain and ignore
+    note_activity();
+    if (state_ == State::closing && !within_close_read_limit(n)) return;
+    if (parser_.finished()) continue;  // after a close frame or an error: discard
     if (auto err = parser_.feed(buf.data(), n, *this)) {
       fail(err.close_code, err.reason);
     }
@@ -163,8 +168,12 @@ void Session::flush() {
   // An idle session keeps no queue storage: one small allocation per flush
   // costs far less than the write itself, and most sessions are idle.
   std::vector<ws::FramePtr>().swap(queue_);
-  if (state_ == State::closing && (peer_closed_ || terminate_after_flush_)) {
-    terminate("close handshake done");
+  if (state_ == State::closing) {
+    if (peer_closed_ || terminate_after_flush_) {
+      terminate("close handshake done");
+    } else {
+      half_close_when_written();
+    }
   }
 }
 
@@ -224,18 +233,47 @@ void Session::close(Close code, std::string_view reason) {
 }
 
 void Session::fail(std::uint16_t code, std::string_view reason) {
-  WSGW_LOG(info, "protocol_error")
+  // A message over the cap was logged by on_too_big, with its request.
+  if (code != static_cast<std::uint16_t>(Close::message_too_big)) {
+    WSGW_LOG(info, "protocol_error")
+        .kv("conn", id())
+        .kv("user", identity_.user_id)
+        .kv("code", static_cast<unsigned>(code))
+        .kv("reason", reason);
+  }
+  // Failing the connection (RFC 6455 §7.1.7): our close frame, and nothing
+  // more is read into messages. The TCP connection is not dropped at once:
+  // the client may be in the middle of sending, and closing a socket with
+  // unread data sends a reset, which makes the client's kernel discard the
+  // close frame it has not read yet (a browser then reports 1006). Instead
+  // the write side is shut down once the close frame is out (§7.1.1), and
+  // what still arrives is discarded until the client ends the connection,
+  // kCloseReadLimitBytes or kCloseTimeoutMs.
+  close(static_cast<Close>(code), reason);
+  discard_after_close_ = true;
+  half_close_when_written();
+}
+
+void Session::half_close_when_written() {
+  if (!discard_after_close_ || state_ != State::closing || !queue_.empty() || write_waiting_) {
+    return;
+  }
+  discard_after_close_ = false;  // once; reads go on being discarded
+  boost::system::error_code ec;
+  socket_.shutdown(asio::socket_base::shutdown_send, ec);
+}
+
+bool Session::within_close_read_limit(std::size_t n) {
+  const std::uint64_t total = std::uint64_t{closing_read_bytes_} + n;
+  closing_read_bytes_ = static_cast<std::uint32_t>(std::min<std::uint64_t>(total, UINT32_MAX));
+  if (total <= host_.limits().close_read_limit_bytes) return true;
+  WSGW_LOG(info, "close_read_limit")
       .kv("conn", id())
       .kv("user", identity_.user_id)
-      .kv("code", static_cast<unsigned>(code))
-      .kv("reason", reason);
-  if (code == static_cast<std::uint16_t>(Close::message_too_big) && state_ == State::open) {
-    send_text(protocol::encode_error("", "", protocol::Error::too_large));
-  }
-  // Failing the connection (RFC 6455 §7.1.7): send our close, then drop the
-  // TCP connection without waiting for the peer's answer.
-  close(static_cast<Close>(code), reason);
-  terminate_after_flush_ = true;
+      .kv("code", static_cast<unsigned>(close_code_))
+      .kv("limit_bytes", static_cast<std::uint64_t>(host_.limits().close_read_limit_bytes));
+  terminate("close read limit");
+  return false;
 }
 
 void Session::terminate(std::string_view why) {
@@ -256,16 +294,26 @@ void Session::terminate(std::string_view why) {
   add_queued(-static_cast<std::int64_t>(queued_bytes_));
 }
 
+void Session::note_activity() {
+  last_activity_ = host_.current_tick();
+  // The first bytes after a ping answer it: the next ping is due one interval
+  // from now, before the idle deadline the timer was set for.
+  if (ping_outstanding_) {
+    ping_outstanding_ = false;
+    if (state_ == State::open) schedule_next_check();
+  }
+}
+
 void Session::schedule_next_check() {
   const auto& lim = host_.limits();
   std::uint32_t now = host_.wheel().now();
-  std::uint32_t idle = now - last_activity_;
-  std::uint32_t delay;
-  if (idle < lim.ping_interval_ticks) {
-    delay = lim.ping_interval_ticks - idle;
-  } else {
-    delay = lim.idle_timeout_ticks > idle ? lim.idle_timeout_ticks - idle : 1;
-  }
+  // Heartbeat deadlines count from the last activity: a ping one interval
+  // after it, or once a ping is out, the idle close. The activity's tick may
+  // be ahead of the wheel's (SessionHost::current_tick).
+  std::uint32_t due =
+      last_activity_ + (ping_outstanding_ ? lim.idle_timeout_ticks : lim.ping_interval_ticks);
+  auto left = static_cast<std::int32_t>(due - now);
+  std::uint32_t delay = left <= 0 ? 1 : static_cast<std::uint32_t>(left);
   if (identity_.expires_at != 0) {
     std::int64_t at = identity_.expires_at + lim.expiry_grace_s;
     if (!expiry_warned_ && lim.expiry_warning_s != 0) at = identity_.expires_at - lim.expiry_warning_s;
@@ -306,14 +354,24 @@ void Session::on_timer() {
     host_.on_revalidate_due(*this);
     if (state_ != State::open) return;
   }
-  std::uint32_t idle = now - last_activity_;
+  // Negative when the activity was stamped ahead of the wheel.
+  auto idle = static_cast<std::int64_t>(static_cast<std::int32_t>(now - last_activity_));
   if (idle >= lim.idle_timeout_ticks) {
+    // Bytes that arrived while the worker was too busy to read them are the
+    // client's activity, not its silence.
+    boost::system::error_code ec;
+    if (socket_.available(ec) > 0 && !ec) {
+      last_activity_ = host_.current_tick();
+      ping_outstanding_ = false;
+      schedule_next_check();
+      return;
+    }
     WSGW_LOG(info, "idle_timeout").kv("conn", id()).kv("user", identity_.user_id);
     close(Close::idle_timeout);
     return;
   }
-  if (idle >= lim.ping_interval_ticks && static_cast<std::int32_t>(last_ping_ - last_activity_) <= 0) {
-    last_ping_ = now;
+  if (!ping_outstanding_ && idle >= lim.ping_interval_ticks) {
+    ping_outstanding_ = true;
     send(host_.ping_frame());
   }
   schedule_next_check();
@@ -355,6 +413,23 @@ void Session::on_ping(std::string_view payload) {
 }
 
 void Session::on_pong(std::string_view) {}
+
+void Session::on_too_big(ws::Opcode op, std::string_view prefix) {
+  // The refusal names the request when the message's first bytes do
+  // (docs/PROTOCOL.md §2); a binary message is never read.
+  protocol::PeekedFields request;
+  if (op == ws::Opcode::text) request = protocol::peek_command_and_trace(prefix);
+  WSGW_LOG(info, "protocol_error")
+      .kv("conn", id())
+      .kv("user", identity_.user_id)
+      .kv("code", static_cast<unsigned>(Close::message_too_big))
+      .kv("reason", protocol::reason_of(Close::message_too_big))
+      .kv("command", request.command)
+      .kv("traceId", request.trace_id);
+  if (state_ == State::open) {
+    send_text(protocol::encode_error(request.command, request.trace_id, protocol::Error::too_large));
+  }
+}
 
 void Session::on_close(std::uint16_t code, std::string_view reason) {
   peer_closed_ = true;

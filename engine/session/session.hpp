@@ -103,9 +103,14 @@ class Session final : public std::enable_shared_from_this<Session>,
   void read_available();
   void wait_readable();
   void wait_writable();
+  void note_activity();
   void schedule_next_check();
   void terminate(std::string_view why);
   void fail(std::uint16_t code, std::string_view reason);
+  void half_close_when_written();
+  // Counts `n` more bytes read while closing; past the limit, terminates the
+  // connection and returns false.
+  bool within_close_read_limit(std::size_t n);
   void consume_written(std::size_t n);
   void add_queued(std::int64_t delta);
   void warn_expiry();
@@ -115,6 +120,7 @@ class Session final : public std::enable_shared_from_this<Session>,
   void on_ping(std::string_view payload) override;
   void on_pong(std::string_view payload) override;
   void on_close(std::uint16_t code, std::string_view reason) override;
+  void on_too_big(ws::Opcode op, std::string_view prefix) override;
 
   SessionHost& host_;
   Socket socket_;
@@ -124,15 +130,17 @@ class Session final : public std::enable_shared_from_this<Session>,
   std::uint64_t seq_;
   std::uint32_t queued_bytes_ = 0;
   std::uint32_t head_offset_ = 0;  // bytes of queue_.front() already written
-  std::uint32_t last_activity_ = 0;  // wheel tick of the last inbound bytes
-  std::uint32_t last_ping_ = 0;      // wheel tick of the last ping sent
+  std::uint32_t last_activity_ = 0;  // tick of the last inbound bytes (SessionHost::current_tick)
   std::uint32_t revalidate_at_ = 0;  // wheel tick of the next re-validation; 0 = none
+  std::uint32_t closing_read_bytes_ = 0;  // read since the close began (saturates)
   State state_ = State::open;
   bool flush_requested_ = false;
   bool write_waiting_ = false;
   bool peer_closed_ = false;         // the client's close frame arrived
   bool terminate_after_flush_ = false;
+  bool discard_after_close_ = false;  // failed: half-close once the close frame is out
   bool expiry_warned_ = false;       // TOKEN_EXPIRING sent for the current token
+  bool ping_outstanding_ = false;    // a ping went out and nothing came in since
   std::uint16_t close_code_ = 0;     // what we closed with (for logs)
 };
 

@@ -168,7 +168,9 @@ ParseError FrameParser::feed(char* data, std::size_t len, FrameSink& sink) {
       hdr_len_ += static_cast<std::uint8_t>(take);
       p += take;
       if (hdr_len_ < need) break;
-      if (Error e = begin_frame(); e != Error::none) return fail(e);
+      if (Error e = begin_frame(); e != Error::none) {
+        return e == Error::too_big ? too_big(sink) : fail(e);
+      }
 
       const auto available = static_cast<std::size_t>(end - p);
       if (zero_copy_eligible(available)) {
@@ -194,6 +196,7 @@ ParseError FrameParser::feed(char* data, std::size_t len, FrameSink& sink) {
     append(p, n);
     p += n;
     if (remaining_ == 0) {
+      if (reading_oversize_prefix()) return too_big(sink);
       if (Error e = finish_buffered(sink); e != Error::none) return fail(e);
       if (finished_) return {};
     }
@@ -259,8 +262,17 @@ FrameParser::Error FrameParser::begin_frame() noexcept {
     // Every earlier fragment of the message sits in buf_ (control payloads are
     // removed once delivered), so its size is the message size so far.
     const std::size_t so_far = buf_ ? buf_->size() : 0;
-    if (len > max_message_bytes_ - so_far) return Error::too_big;
-    if (op != kOpContinuation) message_op_ = op;
+    if (len > max_message_bytes_ - so_far) {
+      const std::uint8_t message_op = op == kOpContinuation ? message_op_ : op;
+      if (message_op != kOpText || so_far >= kOversizePrefixBytes) return Error::too_big;
+      // The message is refused once its first bytes are in (too_big()); only
+      // those are read. error_ marks the state until then.
+      message_op_ = kOpText;
+      error_ = Error::too_big;
+      len = std::min<std::uint64_t>(len, kOversizePrefixBytes - so_far);
+    } else if (op != kOpContinuation) {
+      message_op_ = op;
+    }
   }
   frame_ = hdr_[0];
   std::memmove(hdr_, hdr_ + key_at, 4);
@@ -272,7 +284,7 @@ FrameParser::Error FrameParser::begin_frame() noexcept {
 // A payload can be handed out in place when it is whole in this read and is a
 // whole message (one final frame) or a control frame.
 bool FrameParser::zero_copy_eligible(std::size_t available) const noexcept {
-  if (remaining_ > available) return false;
+  if (remaining_ > available || reading_oversize_prefix()) return false;
   const std::uint8_t op = frame_ & kOpcodeBits;
   return is_control(op) || ((frame_ & kFin) != 0 && op != kOpContinuation);
 }
@@ -282,7 +294,9 @@ FrameParser::Error FrameParser::unmask_and_check(char* p, std::size_t n) noexcep
   std::memcpy(&key, hdr_, sizeof key);
   key = unmask(p, n, key);
   std::memcpy(hdr_, &key, sizeof key);
-  if (!is_control(frame_ & kOpcodeBits) && message_op_ == kOpText && !utf8_.feed({p, n})) {
+  // The prefix of an oversized message is refused with 1009 whatever its bytes.
+  if (!is_control(frame_ & kOpcodeBits) && message_op_ == kOpText && !reading_oversize_prefix() &&
+      !utf8_.feed({p, n})) {
     return Error::bad_utf8;
   }
   return Error::none;
@@ -371,6 +385,20 @@ FrameParser::Error FrameParser::deliver_close(std::string_view payload, FrameSin
   finished_ = true;
   sink.on_close(code, reason);
   return Error::none;
+}
+
+bool FrameParser::reading_oversize_prefix() const noexcept {
+  return error_ == Error::too_big && !finished_;
+}
+
+// Refuses the data message in progress, or whose header was just read, for
+// passing the size cap; a text message's first bytes go to the sink.
+ParseError FrameParser::too_big(FrameSink& sink) {
+  const std::uint8_t op = message_op_ != 0 ? message_op_ : hdr_[0] & kOpcodeBits;
+  std::string_view prefix;
+  if (op == kOpText && buf_) prefix = std::string_view(*buf_).substr(0, kOversizePrefixBytes);
+  sink.on_too_big(static_cast<Opcode>(op), prefix);
+  return fail(Error::too_big);
 }
 
 ParseError FrameParser::fail(Error e) noexcept {

@@ -8,6 +8,11 @@
 // frame inside one read is handed to the sink as a view into the caller's
 // buffer (unmasked in place): no copy, no allocation. Only a message that spans
 // frames or reads is assembled in a heap buffer that is freed once delivered.
+//
+// A text message over the size cap is refused once its first
+// kOversizePrefixBytes have arrived (or its frame ended), so the refusal can
+// name the request (its command and traceId); the rest is never read into
+// memory. A binary one is refused at the header that passes the cap.
 #pragma once
 
 #include <cstddef>
@@ -19,6 +24,10 @@
 #include "engine/ws/utf8.hpp"
 
 namespace wsgw::ws {
+
+// How much of a text message over the size cap is read, and handed to
+// FrameSink::on_too_big, before it is refused.
+inline constexpr std::size_t kOversizePrefixBytes = 512;
 
 enum class Opcode : std::uint8_t {
   continuation = 0x0,
@@ -44,6 +53,10 @@ class FrameSink {
   virtual void on_pong(std::string_view payload) = 0;
   // `code` is 1005 (no status) when the close frame had no payload.
   virtual void on_close(std::uint16_t code, std::string_view reason) = 0;
+  // A data message passed the size cap; feed() returns 1009 right after.
+  // `prefix` holds its first bytes (at most kOversizePrefixBytes, unmasked,
+  // not checked for UTF-8) when it is a text message, nothing when binary.
+  virtual void on_too_big(Opcode op, std::string_view prefix) = 0;
 };
 
 // Why parsing stopped. `close_code` is what the server must close with.
@@ -56,7 +69,8 @@ struct ParseError {
 class FrameParser {
  public:
   // `max_message_bytes`: largest data message (sum of its fragments) accepted;
-  // a header announcing more fails with 1009 before any payload is read.
+  // a header announcing more fails with 1009 once the message's first
+  // kOversizePrefixBytes are in (text) or at once (binary).
   explicit FrameParser(std::size_t max_message_bytes) noexcept;
 
   // Consumes all `len` bytes of `data` (which it may modify: unmasking happens
@@ -83,6 +97,8 @@ class FrameParser {
   Error check_second_byte() noexcept;
   Error begin_frame() noexcept;
   bool zero_copy_eligible(std::size_t available) const noexcept;
+  bool reading_oversize_prefix() const noexcept;
+  ParseError too_big(FrameSink& sink);
   Error unmask_and_check(char* p, std::size_t n) noexcept;
   void append(const char* p, std::size_t n);
   Error finish_buffered(FrameSink& sink);

@@ -2,6 +2,8 @@
 // the chunk size) and traps when an invariant breaks:
 //  - text messages are valid UTF-8, data messages fit the size cap, control
 //    payloads are at most 125 bytes, close codes are valid on the wire;
+//  - a message over the cap is reported (with at most the prefix of a text
+//    message, nothing of a binary one) exactly when the error is 1009;
 //  - nothing is delivered after a close or an error, and later feeds return the
 //    same error;
 //  - an idle or finished parser holds no heap, and a busy one at most the cap;
@@ -55,10 +57,18 @@ class CheckingSink : public FrameSink {
     log.push_back(static_cast<char>(code));
     closed = true;
   }
+  void on_too_big(Opcode op, std::string_view prefix) override {
+    check(op == Opcode::text || op == Opcode::binary);
+    check(prefix.size() <= wsgw::ws::kOversizePrefixBytes);
+    check(op == Opcode::text || prefix.empty());
+    record(op == Opcode::text ? 'X' : 'Y', prefix);
+    too_big = true;
+  }
 
   // Every event as kind, length, payload; compared between feeding modes.
   std::string log;
   bool closed = false;
+  bool too_big = false;
   bool stopped = false;  // set once feed reported an error
 
  private:
@@ -90,6 +100,7 @@ Outcome run(std::vector<char> bytes, std::size_t chunk) {
       out.error = e.close_code;
       sink.stopped = true;
     }
+    check(sink.too_big == (out.error == 1009));
     check(!parser.finished() || (!parser.mid_message() && parser.buffered_bytes() == 0));
     check(parser.finished() == (sink.closed || out.error != 0));
     if (!parser.mid_message()) check(parser.buffered_bytes() == 0);

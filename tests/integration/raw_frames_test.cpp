@@ -28,6 +28,7 @@ using asio::ip::tcp;
 
 constexpr Millis kIoTimeout = 5s;
 constexpr std::string_view kTimedOut = "timed out";
+constexpr std::string_view kClosedByGateway = "connection closed by the gateway";
 constexpr std::uint8_t kText = 0x1, kBinary = 0x2, kContinuation = 0x0, kClose = 0x8, kPing = 0x9,
                        kPong = 0xA;
 
@@ -112,8 +113,12 @@ class RawClient {
   }
 
   void write(std::string_view bytes) {
-    auto ec = await([&](auto h) { asio::async_write(sock_, asio::buffer(bytes), h); });
-    if (ec) throw TestFailure("write: " + ec.message());
+    if (auto ec = try_write(bytes)) throw TestFailure("write: " + ec.message());
+  }
+  // Writes all of `bytes`; asio::error::timed_out when the gateway stopped
+  // reading for `timeout`.
+  boost::system::error_code try_write(std::string_view bytes, Millis timeout = kIoTimeout) {
+    return await([&](auto h) { asio::async_write(sock_, asio::buffer(bytes), h); }, timeout);
   }
   void send(const FrameSpec& f) { write(encode(f)); }
 
@@ -147,7 +152,7 @@ class RawClient {
   }
 
   // True when the gateway closes the TCP connection within `timeout`
-  // (anything it still sends is discarded).
+  // (anything it still sends is discarded); read_error() tells how.
   bool wait_eof(Millis timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
@@ -157,6 +162,9 @@ class RawClient {
       in_.clear();
     }
   }
+  // Why the last read failed: "connection closed by the gateway" for a
+  // clean end (FIN), the system's message otherwise (a reset).
+  const std::string& read_error() const { return read_error_; }
 
  private:
   template <class Start>
@@ -182,7 +190,7 @@ class RawClient {
         },
         timeout);
     if (ec == asio::error::eof) {
-      read_error_ = "connection closed by the gateway";
+      read_error_ = kClosedByGateway;
     } else if (ec == asio::error::timed_out) {
       read_error_ = kTimedOut;
     } else if (ec) {
@@ -360,6 +368,93 @@ TEST_F(RawFrames, BinaryIs415AndConnectionStaysOpen) {
   EXPECT_EQ(read_json(*c)["code"], 415);
   c->write(frame(kText, health_json("t-after-binary")));
   expect_health(*c, "t-after-binary");
+}
+
+// ------------------------------------------------ closing a failed connection
+//
+// The gateway fails a connection while the client may still be sending (a
+// message over the cap is refused at its start). It must not reset the TCP
+// connection: a reset makes the client's kernel throw away the close frame it
+// has not read yet, and a browser then reports 1006 instead of the real code.
+// Each client below writes several MB (more than the socket buffers hold)
+// without reading, and only then reads.
+
+constexpr std::size_t kSeveralMb = 8u << 20;
+
+// Reads what follows the gateway's close frame: the TCP connection must end
+// with a FIN, not a reset, and soon.
+void expect_clean_end(RawClient& c) {
+  EXPECT_TRUE(c.wait_eof(5s)) << "the gateway kept the TCP connection open after its close";
+  EXPECT_EQ(c.read_error(), kClosedByGateway);
+}
+
+TEST_F(RawFrames, TooLargeMessageIsAnsweredAndClosedWithoutReset) {
+  auto c = open_client();
+  c->write(frame(kText, R"({"command":"ECHO","traceId":"t-big","data":")" +
+                            std::string(kSeveralMb, 'x') + R"("})"));
+  auto reply = read_json(*c);
+  EXPECT_EQ(reply["code"], 413) << json::serialize(reply);
+  EXPECT_EQ(reply["command"], "ECHO") << json::serialize(reply);
+  EXPECT_EQ(reply["traceId"], "t-big") << json::serialize(reply);
+  EXPECT_EQ(read_close_code(*c), 1009);
+  expect_clean_end(*c);
+  expect_fresh_client_works();
+}
+
+TEST_F(RawFrames, ProtocolErrorWhileTheClientSendsIsClosedWithoutReset) {
+  auto c = open_client();
+  // Refused at its second byte (unmasked); the client goes on sending it.
+  c->write(encode({.payload = std::string(kSeveralMb, 'x'), .masked = false}));
+  EXPECT_EQ(read_close_code(*c), 1002);
+  expect_clean_end(*c);
+  expect_fresh_client_works();
+}
+
+// What the gateway discards after its close frame is bounded: a client that
+// never stops sending is cut (once the byte or the time bound is passed).
+TEST_F(RawFrames, ClientThatNeverStopsSendingAfterTheCloseIsCut) {
+  auto c = open_client();
+  c->write(frame(0x3, "x"));  // reserved opcode: 1002
+  const std::string chunk(1u << 20, 'g');
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  boost::system::error_code ec;
+  std::size_t written = 0;
+  // At most 4 GiB or 60 s: far past both bounds.
+  while (!ec && written < (4ull << 30) && std::chrono::steady_clock::now() < deadline) {
+    ec = c->try_write(chunk);
+    if (!ec) written += chunk.size();
+  }
+  EXPECT_TRUE(ec && ec != asio::error::timed_out)
+      << "after " << written << " bytes the client could "
+      << (ec ? "not write for 5 s, but the connection was not cut" : "still write");
+  expect_fresh_client_works();
+}
+
+// The 413 names the request it answers when its first bytes do (PROTOCOL.md
+// §2), also when they arrive in a fragment before the one that passes the cap.
+TEST_F(RawFrames, TooLargeFragmentedMessageIsAnsweredWithItsCommandAndTraceId) {
+  auto c = open_client();
+  c->write(
+      frame(kText, R"({"command":"ECHO","tr)", /*fin=*/false) +
+      frame(kContinuation, R"(aceId":"t-frag","data":")" + std::string(128 * 1024, 'x') + R"("})"));
+  auto reply = read_json(*c);
+  EXPECT_EQ(reply["code"], 413) << json::serialize(reply);
+  EXPECT_EQ(reply["command"], "ECHO") << json::serialize(reply);
+  EXPECT_EQ(reply["traceId"], "t-frag") << json::serialize(reply);
+  EXPECT_EQ(read_close_code(*c), 1009);
+  expect_clean_end(*c);
+}
+
+TEST_F(RawFrames, TooLargeBinaryMessageIsAnsweredWithoutCommand) {
+  auto c = open_client();
+  c->write(frame(kBinary, R"({"command":"ECHO","traceId":"t-bin","data":")" +
+                              std::string(128 * 1024, 'x') + R"("})"));
+  auto reply = read_json(*c);
+  EXPECT_EQ(reply["code"], 413) << json::serialize(reply);
+  EXPECT_EQ(reply["command"], "ERROR") << json::serialize(reply);
+  EXPECT_EQ(reply["traceId"], "") << json::serialize(reply);
+  EXPECT_EQ(read_close_code(*c), 1009);
+  expect_clean_end(*c);
 }
 
 class RawHeartbeat : public RawFrames {

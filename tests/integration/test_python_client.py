@@ -302,8 +302,10 @@ class PythonClientTest(unittest.TestCase):
     def test_too_large_closes_1009(self):
         async def body():
             ws, _ = await connect_as(self.gw, "py-large")
-            await ws.send(json.dumps({"command": "HEALTH", "data": "x" * 2000}))
-            self.assert_error(await recv_json(ws), 413)
+            await ws.send(json.dumps({"command": "HEALTH", "traceId": "t-py-big",
+                                      "data": "x" * 2000}))
+            # Named by the message's first bytes (PROTOCOL.md §2).
+            self.assert_error(await recv_json(ws), 413, "HEALTH", "t-py-big")
             self.assertEqual(await expect_close(ws), 1009)
         self.run_test(body())
 

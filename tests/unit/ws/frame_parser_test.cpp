@@ -138,6 +138,12 @@ class Recorder : public FrameSink {
   void on_close(std::uint16_t code, std::string_view reason) override {
     add("close", code, reason);
   }
+  void on_too_big(Opcode op, std::string_view prefix) override {
+    add(op == Opcode::text     ? "too-big-text"
+        : op == Opcode::binary ? "too-big-binary"
+                               : "bad-op",
+        0, prefix);
+  }
 
   std::vector<Event> events;
   std::vector<const char*> views;  // data() of each delivered view
@@ -396,11 +402,67 @@ TEST(FrameParser, AcceptsMessageOfExactlyMaxBytes) {
   EXPECT_EQ(error_of(binary(std::string(100, 'a')), 100), 0);
 }
 
-TEST(FrameParser, RejectsTooBigSingleFrameFromItsHeader) {
+TEST(FrameParser, RejectsTooBigBinaryFrameFromItsHeader) {
   const std::string f = binary(std::string(101, 'a'));
   // Only the header: the verdict must not wait for the payload.
-  EXPECT_EQ(parse(f.substr(0, header_len(f)), 100).error, 1009);
+  const Result r = parse(f.substr(0, header_len(f)), 100);
+  EXPECT_EQ(r.error, 1009);
+  EXPECT_EQ(r.events, (std::vector<Event>{msg("too-big-binary", "")}));
   EXPECT_EQ(error_of(f, 100), 1009);
+}
+
+// A text message is refused once its first kOversizePrefixBytes are in, and
+// the sink gets them (to name the request in the refusal); the rest is never
+// read into memory.
+TEST(FrameParser, RejectsTooBigTextFrameAfterItsPrefix) {
+  const std::string payload = R"({"command":"ECHO","traceId":"t-9",)" + std::string(2000, 'x');
+  const std::string f = text(payload);
+  const std::size_t h = header_len(f);
+  for (std::size_t chunk : {std::size_t{1}, std::size_t{7}, std::size_t{100}, SIZE_MAX}) {
+    SCOPED_TRACE(chunk);
+    // One byte short of the prefix: no verdict yet, and nothing delivered.
+    Result r = parse(f.substr(0, h + kOversizePrefixBytes - 1), 1000, chunk);
+    EXPECT_EQ(r.error, 0);
+    EXPECT_TRUE(r.events.empty());
+    r = parse(f.substr(0, h + kOversizePrefixBytes), 1000, chunk);
+    EXPECT_EQ(r.error, 1009);
+    EXPECT_EQ(r.events,
+              (std::vector<Event>{msg("too-big-text", payload.substr(0, kOversizePrefixBytes))}));
+    EXPECT_EQ(parse(f, 1000, chunk).events, r.events);
+  }
+}
+
+TEST(FrameParser, PrefixOfTooBigTextFrameHoldsOnlyThePrefix) {
+  FrameParser parser(1000);
+  Recorder sink;
+  std::string f = build(Spec(0x1, std::string(300, 'x')).declared(1ULL << 40));
+  ASSERT_FALSE(parser.feed(f.data(), f.size(), sink));
+  EXPECT_TRUE(parser.mid_message());
+  EXPECT_LE(parser.buffered_bytes(), sizeof(std::string) + 2 * kOversizePrefixBytes);
+  std::string more(300, 'y');  // what it unmasks to does not matter
+  const ParseError e = parser.feed(more.data(), more.size(), sink);
+  EXPECT_EQ(e.close_code, 1009);
+  ASSERT_EQ(sink.events.size(), 1u);
+  EXPECT_EQ(sink.events[0].kind, "too-big-text");
+  EXPECT_EQ(sink.events[0].payload.size(), kOversizePrefixBytes);
+  EXPECT_EQ(sink.events[0].payload.substr(0, 300), std::string(300, 'x'));
+  EXPECT_EQ(parser.buffered_bytes(), 0u);
+}
+
+// Invalid UTF-8 in the prefix of an oversized message is still 1009: the
+// message is refused for its size, whatever its bytes.
+TEST(FrameParser, TooBigTextWithBadUtf8InItsPrefixIs1009) {
+  const Result r = parse(text("ÿþ" + std::string(200, 'x')), 100);
+  EXPECT_EQ(r.error, 1009);
+  EXPECT_EQ(r.events, (std::vector<Event>{msg("too-big-text", "ÿþ" + std::string(200, 'x'))}));
+}
+
+// A frame shorter than the prefix that passes a small cap: its whole payload
+// is the prefix.
+TEST(FrameParser, TooBigTextFrameShorterThanThePrefix) {
+  const Result r = parse(text(std::string(101, 'a')), 100);
+  EXPECT_EQ(r.error, 1009);
+  EXPECT_EQ(r.events, (std::vector<Event>{msg("too-big-text", std::string(101, 'a'))}));
 }
 
 TEST(FrameParser, RejectsHugeDeclaredLengthWithoutAllocating) {
@@ -415,9 +477,39 @@ TEST(FrameParser, RejectsTooBigMessageAcrossFragments) {
   EXPECT_EQ(error_of(text(std::string(60, 'a'), false) + cont(std::string(40, 'b')), 100), 0);
   const std::string first = text(std::string(60, 'a'), false);
   const std::string second = cont(std::string(41, 'b'));
-  const Result r = parse(first + second.substr(0, header_len(second)), 100);
-  EXPECT_EQ(r.error, 1009);
+  // Text: the prefix is the first fragment and as much of the next as it takes.
+  Result r = parse(first + second.substr(0, header_len(second)), 100);
+  EXPECT_EQ(r.error, 0);
   EXPECT_TRUE(r.events.empty());
+  r = parse(first + second, 100);
+  EXPECT_EQ(r.error, 1009);
+  EXPECT_EQ(r.events,
+            (std::vector<Event>{msg("too-big-text", std::string(60, 'a') + std::string(41, 'b'))}));
+  // Binary: refused at the header.
+  const std::string bin = binary(std::string(60, 'a'), false);
+  r = parse(bin + second.substr(0, header_len(second)), 100);
+  EXPECT_EQ(r.error, 1009);
+  EXPECT_EQ(r.events, (std::vector<Event>{msg("too-big-binary", "")}));
+}
+
+// The prefix starts with the message's first fragment, however many fragments
+// (and control frames between them) came before the one that passes the cap.
+TEST(FrameParser, PrefixOfTooBigFragmentedTextSpansFragments) {
+  const std::string start = R"({"command":"ECHO",)";
+  const std::string rest = R"("traceId":"t-frag","data":")" + std::string(2000, 'x');
+  const Result r = parse(text(start, false) + ping("p") + cont(rest), 1000, 13);
+  EXPECT_EQ(r.error, 1009);
+  EXPECT_EQ(r.events, (std::vector<Event>{
+                          msg("ping", "p"),
+                          msg("too-big-text", (start + rest).substr(0, kOversizePrefixBytes))}));
+  // A message over the prefix already when a fragment passes the cap: the
+  // verdict comes at that fragment's header.
+  const std::string big(600, 'a');
+  const std::string next = cont(std::string(500, 'b'));
+  const Result r2 = parse(text(big, false) + next.substr(0, header_len(next)), 1000);
+  EXPECT_EQ(r2.error, 1009);
+  EXPECT_EQ(r2.events,
+            (std::vector<Event>{msg("too-big-text", big.substr(0, kOversizePrefixBytes))}));
 }
 
 TEST(FrameParser, ControlFramesDoNotCountTowardsMessageSize) {

@@ -48,6 +48,9 @@ class Recorder : public FrameSink {
   void on_close(std::uint16_t code, std::string_view r) override {
     events.push_back({"close", code, std::string(r)});
   }
+  void on_too_big(Opcode, std::string_view p) override {
+    events.push_back({"too-big", 0, std::string(p)});
+  }
   std::vector<Event> events;
 };
 
