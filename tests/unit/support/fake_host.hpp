@@ -149,6 +149,8 @@ class FakeHost : public session::SessionHost {
   const session::SessionLimits& limits() const override { return lim; }
   std::span<char> read_buffer() override { return {read_buf_.data(), read_buf_.size()}; }
   time::TimingWheel& wheel() override { return wheel_; }
+  // The clock stands where the wheel last ran: only advance() moves it.
+  std::uint32_t current_tick() const override { return wheel_.now(); }
   std::string_view gateway_id() const override { return "gw1"; }
   const ws::FramePtr& ping_frame() const override { return ping_; }
   void on_text(session::Session& s, std::string_view text) override {
