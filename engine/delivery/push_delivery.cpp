@@ -50,8 +50,10 @@ void PushDelivery::apply_control(const protocol::ControlMessage& c) {
   if (c.verb == Verb::revoke) return;
   targets_.clear();
   if (!c.conn.empty()) {
+    // parse_control accepted only well-formed connection ids.
     auto parts = protocol::split_conn_id(c.conn);
-    if (Session* s = sessions_.find_seq(parts->seq); s && s->is_open()) targets_.push_back(s);
+    if (Session* s = parts ? sessions_.find_seq(parts->seq) : nullptr; s && s->is_open())
+      targets_.push_back(s);
   } else if (auto* conns = sessions_.find_user(c.user)) {
     targets_.assign(conns->begin(), conns->end());
   }

@@ -269,7 +269,14 @@ class Encoder {
         lua_rawgeti(L_, idx, static_cast<int>(i));
         bool ok = value(lua_gettop(L_), depth + 1);
         lua_pop(L_, 1);
-        if (!ok) return child_failed("[" + std::to_string(i) + "]");
+        if (!ok) {
+          // Appended in place: gcc 12 at -O3 warns (-Wrestrict, a false
+          // positive) on "literal" + temporary string here.
+          std::string segment(1, '[');
+          segment += std::to_string(i);
+          segment += ']';
+          return child_failed(std::move(segment));
+        }
       }
       out_ += ']';
     } else {
@@ -289,7 +296,8 @@ class Encoder {
         out_ += ':';
         bool ok = value(lua_gettop(L_), depth + 1);
         if (!ok) {
-          std::string segment = "." + std::string(k, n);
+          std::string segment(1, '.');
+          segment.append(k, n);
           lua_pop(L_, 2);
           return child_failed(std::move(segment));
         }

@@ -32,7 +32,7 @@ void collect_metrics(Gateway& gateway, const bus::Bus& bus, admin::MetricsWriter
   m.counter("wsgw_pushes_total", "Valid pushes received from NATS", static_cast<double>(rs.pushes.load()));
   m.counter("wsgw_pushes_invalid_total", "Pushes dropped because their payload was invalid",
             static_cast<double>(rs.bad_pushes.load()));
-  m.counter("wsgw_control_invalid_total", "Control messages dropped because they were invalid",
+  m.counter("wsgw_control_invalid_total", "Control messages refused as malformed (answered 400 when sent as a request)",
             static_cast<double>(rs.bad_controls.load()));
   m.counter("wsgw_script_reloads_total", "Script sets loaded and swapped in",
             static_cast<double>(shared.script_reloads.load()));

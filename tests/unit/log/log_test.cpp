@@ -127,3 +127,21 @@ TEST(Macro, ElseBelongsToTheCallersIf) {
 
 }  // namespace
 }  // namespace wsgw::log
+
+// Whatever bytes a client or a subject carried, a log line stays valid JSON
+// text: well-formed UTF-8 passes, anything else becomes U+FFFD.
+TEST(Escape, KeepsWellFormedUtf8AndReplacesTheRest) {
+  auto esc = [](std::string_view s) {
+    std::string out;
+    wsgw::log::append_json_escaped(out, s);
+    return out;
+  };
+  EXPECT_EQ(esc("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"), "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+  EXPECT_EQ(esc("a\xff" "b"), "a\\ufffdb");                 // never a lead byte
+  EXPECT_EQ(esc("\xc3"), "\\ufffd");                        // cut short
+  EXPECT_EQ(esc("\xc0\xaf"), "\\ufffd\\ufffd");             // overlong '/'
+  EXPECT_EQ(esc("\xed\xa0\x80"), "\\ufffd\\ufffd\\ufffd");  // a surrogate
+  EXPECT_EQ(esc("\xf4\x90\x80\x80"), "\\ufffd\\ufffd\\ufffd\\ufffd");  // above U+10FFFF
+  EXPECT_EQ(esc("\xe2\x82" "\""), "\\ufffd\\ufffd\\\"");    // a quote is never swallowed
+  EXPECT_EQ(esc("\x01\x7f"), "\\u0001\\u007f");
+}
